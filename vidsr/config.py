@@ -1,0 +1,188 @@
+"""Typed configuration: dataclasses loaded from YAML with a one-line error for a wrong key or type."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from vidsr.errors import ConfigError, UsageError
+
+__all__ = [
+    "DecodeConfig",
+    "EncodeConfig",
+    "StageConfig",
+    "PipelineConfig",
+    "from_dict",
+    "load_pipeline",
+    "pipeline_dirs",
+    "available_pipelines",
+]
+
+T = TypeVar("T")
+
+
+@dataclass
+class DecodeConfig:
+    """How demux decodes: FFmpeg threads (0 = one per core) and the threading mode."""
+
+    threads: int = 0
+    thread_type: str = "AUTO"
+
+
+@dataclass
+class EncodeConfig:
+    """How remux encodes the video; audio and subtitles are stream-copied whatever is set here."""
+
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "medium"
+    pix_fmt: str | None = None  # None keeps the source's chroma layout and bit depth
+    gop_seconds: float | None = None  # None leaves the encoder's default GOP
+    threads: int = 0
+    options: dict[str, str] = field(default_factory=dict)  # extra encoder options, e.g. x264-params
+    audio_fallback_codec: str = "aac"  # used only when the container refuses the source audio codec
+
+
+@dataclass
+class StageConfig:
+    """One stage of the graph: ``type`` picks the class, ``params`` are checked against its dataclass."""
+
+    name: str
+    type: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PipelineConfig:
+    """A graph: demux, then ``stages`` in order, then remux; queues between stages hold ``queue_size``."""
+
+    name: str
+    description: str = ""
+    queue_size: int = 4
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    stages: list[StageConfig] = field(default_factory=list)
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
+
+    def stage(self, type_: str) -> StageConfig | None:
+        """The first stage of a type, or None."""
+        return next((s for s in self.stages if s.type == type_), None)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; ints pass as floats, nothing else is converted."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if errors else f"{where}: wrong type")
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        return [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        key_tp, val_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return {_coerce(key_tp, k, where): _coerce(val_tp, v, f"{where}.{k}") for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected int, got bool")
+    if tp in (int, float, str, bool):
+        if not isinstance(value, tp):
+            raise ConfigError(f"{where}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported config type {_type_name(tp)}")
+
+
+def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
+    """Build dataclass ``cls`` from a mapping, refusing unknown keys, missing keys and wrong types."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(map(str, data)) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(fields)})")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _coerce(hints[name], data[name], f"{where}.{name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where}: missing key '{name}'")
+    return cls(**kwargs)
+
+
+def pipeline_dirs() -> list[Path]:
+    """Where ``--pipeline NAME`` is looked up: $VIDSR_PIPELINES, the source checkout, the installed copy."""
+    dirs = [Path(p) for p in os.environ.get("VIDSR_PIPELINES", "").split(os.pathsep) if p]
+    dirs.append(Path(__file__).resolve().parent.parent / "pipelines")
+    dirs.append(Path(sys.prefix) / "share" / "vidsr" / "pipelines")
+    return [d for d in dirs if d.is_dir()]
+
+
+def available_pipelines() -> list[str]:
+    return sorted({p.stem for d in pipeline_dirs() for p in d.glob("*.yaml")})
+
+
+def _resolve_pipeline(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise UsageError(f"pipeline file not found: {name_or_path}")
+        return path
+    for d in pipeline_dirs():
+        candidate = d / f"{name_or_path}.yaml"
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(available_pipelines()) or "none found"
+    raise UsageError(f"unknown pipeline '{name_or_path}' (available: {known})")
+
+
+def load_pipeline(name_or_path: str = "default") -> PipelineConfig:
+    """Load and validate a pipeline by name (``pipelines/NAME.yaml``) or by path."""
+    path = _resolve_pipeline(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: malformed YAML{at}: {getattr(err, 'problem', err)}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read pipeline: {err}") from None
+    config = from_dict(PipelineConfig, data, where=path.name)
+    from vidsr.stages import validate_stage  # late import: stages import config
+
+    for i, stage in enumerate(config.stages):
+        validate_stage(stage, where=f"{path.name}.stages[{i}]")
+    if config.queue_size < 1:
+        raise ConfigError(f"{path.name}.queue_size: must be at least 1")
+    return config

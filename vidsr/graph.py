@@ -1,0 +1,208 @@
+"""Run a source, stages and a sink concurrently on threads joined by bounded queues.
+
+Decode, model and encode overlap (PyAV and torch release the GIL in their heavy calls) and
+the bounded queues give backpressure, so memory does not grow with the video's length. The
+first exception anywhere stops every thread promptly and is re-raised in the caller.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from vidsr.errors import Interrupted
+from vidsr.frame import Frame
+from vidsr.stages.base import Stage
+
+__all__ = ["Graph", "StageTiming", "Cancelled"]
+
+_END = object()
+_POLL_S = 0.05
+
+
+class Cancelled(Exception):
+    """Raised inside a thread's queue operations once the graph is stopping."""
+
+
+@dataclass
+class StageTiming:
+    """Busy time of one stage: its wall time less the time it waited on its neighbours."""
+
+    name: str
+    frames: int = 0
+    wall_s: float = 0.0
+    wait_in_s: float = 0.0
+    wait_out_s: float = 0.0
+
+    @property
+    def busy_s(self) -> float:
+        return max(self.wall_s - self.wait_in_s - self.wait_out_s, 0.0)
+
+    def as_dict(self) -> dict[str, Any]:
+        busy = self.busy_s
+        return {
+            "frames": self.frames,
+            "busy_s": round(busy, 4),
+            "fps": round(self.frames / busy, 3) if busy > 0 else None,
+            "wait_in_s": round(self.wait_in_s, 4),
+            "wait_out_s": round(self.wait_out_s, 4),
+        }
+
+
+@dataclass
+class Graph:
+    """``source`` yields frames; each stage maps an iterator of frames to one; ``queue_size`` bounds each link."""
+
+    source: Callable[[], Iterable[Frame]]
+    stages: list[Stage]
+    queue_size: int = 4
+    source_name: str = "demux"
+    timings: dict[str, StageTiming] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # queue operations that give up when the graph stops
+    def _put(self, q: queue.Queue, item: Any, timing: StageTiming) -> None:
+        t0 = time.perf_counter()
+        while True:
+            if self._stop.is_set():
+                raise Cancelled
+            try:
+                q.put(item, timeout=_POLL_S)
+                break
+            except queue.Full:
+                continue
+        timing.wait_out_s += time.perf_counter() - t0
+
+    def _drain(self, q: queue.Queue, timing: StageTiming) -> Iterator[Frame]:
+        while True:
+            t0 = time.perf_counter()
+            while True:
+                if self._stop.is_set():
+                    raise Cancelled
+                try:
+                    item = q.get(timeout=_POLL_S)
+                    break
+                except queue.Empty:
+                    continue
+            timing.wait_in_s += time.perf_counter() - t0
+            if item is _END:
+                return
+            yield item
+
+    def _fail(self, err: BaseException) -> None:
+        with self._lock:
+            if self._error is None:
+                self._error = err
+        self._stop.set()
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        def guarded() -> None:
+            try:
+                target()
+            except Cancelled:
+                pass
+            except BaseException as err:  # noqa: BLE001 - every failure must reach the caller
+                self._fail(err)
+
+        thread = threading.Thread(target=guarded, name=f"vidsr-{name}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _start(self) -> queue.Queue:
+        """Start the source and stage threads; return the queue the last stage writes to."""
+        out_q: queue.Queue = queue.Queue(self.queue_size)
+        timing = self.timings.setdefault(self.source_name, StageTiming(self.source_name))
+
+        def run_source(q: queue.Queue = out_q, timing: StageTiming = timing) -> None:
+            t0 = time.perf_counter()
+            try:
+                for frame in self.source():
+                    timing.frames += 1
+                    self._put(q, frame, timing)
+                self._put(q, _END, timing)
+            finally:
+                timing.wall_s = time.perf_counter() - t0
+
+        self._spawn(self.source_name, run_source)
+        for stage in self.stages:
+            in_q, out_q = out_q, queue.Queue(self.queue_size)
+            timing = self.timings.setdefault(stage.name, StageTiming(stage.name))
+
+            def run_stage(stage: Stage = stage, in_q: queue.Queue = in_q, out_q: queue.Queue = out_q,
+                          timing: StageTiming = timing) -> None:
+                t0 = time.perf_counter()
+                try:
+                    for frame in stage.process(self._drain(in_q, timing)):
+                        timing.frames += 1
+                        self._put(out_q, frame, timing)
+                    self._put(out_q, _END, timing)
+                finally:
+                    timing.wall_s = time.perf_counter() - t0
+
+            self._spawn(stage.name, run_stage)
+        return out_q
+
+    def _finish(self, wait: bool = True) -> None:
+        """Stop and join every thread; re-raise the first error any of them hit."""
+        if not wait:
+            self._stop.set()
+        for thread in self._threads:
+            while thread.is_alive():
+                thread.join(timeout=_POLL_S)
+                if self._error is not None:
+                    self._stop.set()
+        if self._error is not None:
+            raise self._error
+
+    def run(self, sink: Callable[[Iterator[Frame]], None], sink_name: str = "remux") -> None:
+        """Run to completion with ``sink`` consuming the last stage's frames on its own thread.
+
+        The calling thread only waits, so Ctrl-C (or a SIGTERM turned into KeyboardInterrupt)
+        reaches it at once; it stops the graph and raises :class:`Interrupted`.
+        """
+        last_q = self._start()
+        timing = self.timings.setdefault(sink_name, StageTiming(sink_name))
+
+        def run_sink() -> None:
+            t0 = time.perf_counter()
+            try:
+                sink(_counting(self._drain(last_q, timing), timing))
+            finally:
+                timing.wall_s = time.perf_counter() - t0
+
+        self._spawn(sink_name, run_sink)
+        try:
+            self._finish()
+        except KeyboardInterrupt:
+            self._fail(Interrupted("interrupted: stopped before the end, no output written"))
+            self._finish(wait=False)
+
+    def iterate(self) -> Iterator[Frame]:
+        """Yield the last stage's frames in the caller's thread (the frames-in, frames-out API)."""
+        last_q = self._start()
+        timing = self.timings.setdefault("output", StageTiming("output"))
+        try:
+            for frame in self._drain(last_q, timing):
+                timing.frames += 1
+                yield frame
+        except Cancelled:
+            pass
+        finally:
+            # normal end, an error upstream, or the caller closed the generator early
+            self._stop.set()
+            self._finish(wait=False)
+
+
+def _counting(frames: Iterator[Frame], timing: StageTiming) -> Iterator[Frame]:
+    for frame in frames:
+        timing.frames += 1
+        yield frame

@@ -1,0 +1,66 @@
+"""The SR model interface and the registry that picks a model by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from vidsr.errors import UsageError
+
+__all__ = ["SuperResolver", "register_model", "build_model", "available_models"]
+
+
+@runtime_checkable
+class SuperResolver(Protocol):
+    """Batch in, batch out: ``x_BCHW`` float RGB in [0, 1] on ``device`` -> ``B x C x sH x sW``.
+
+    ``context`` is how many low-resolution pixels around a tile the model needs to give the same
+    result as on the whole frame (the tiler's overlap is at least this).
+    """
+
+    name: str
+    scale: int
+    device: torch.device
+    context: int
+
+    def __call__(self, x_BCHW: torch.Tensor) -> torch.Tensor: ...
+
+
+ModelFactory = Callable[[int, torch.device], SuperResolver]
+_REGISTRY: dict[str, tuple[ModelFactory, tuple[int, ...]]] = {}
+
+
+def register_model(name: str, scales: tuple[int, ...]) -> Callable[[ModelFactory], ModelFactory]:
+    """Register a factory ``(scale, device) -> SuperResolver`` under ``name`` for the given scales."""
+
+    def deco(factory: ModelFactory) -> ModelFactory:
+        _REGISTRY[name] = (factory, scales)
+        return factory
+
+    return deco
+
+
+def available_models() -> dict[str, tuple[int, ...]]:
+    """Model names with the scales each supports."""
+    _load_builtin_models()
+    return {name: scales for name, (_, scales) in sorted(_REGISTRY.items())}
+
+
+def build_model(name: str, scale: int, device: torch.device) -> SuperResolver:
+    """Build a registered model; an unknown name or an unsupported scale is a usage error."""
+    models = available_models()
+    if name not in models:
+        raise UsageError(f"unknown model '{name}' (available: {', '.join(models)})")
+    factory, scales = _REGISTRY[name]
+    if scale not in scales:
+        raise UsageError(
+            f"model '{name}' has no x{scale} (supported scales: {', '.join(f'x{s}' for s in scales)})"
+        )
+    return factory(scale, device)
+
+
+def _load_builtin_models() -> None:
+    """Import the modules that register the shipped models (kept lazy so importing vidsr stays light)."""
+    import vidsr.sr.classical  # noqa: F401
