@@ -1,0 +1,1 @@
+"""Neural network definitions (no training code, no device choices: the caller decides)."""

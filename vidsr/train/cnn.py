@@ -1,0 +1,174 @@
+"""Train the compact CNN peer: ``python -m vidsr.train.cnn --scale 2 --out runs/cnn_x2 ...``.
+
+Random crops of the training photographs (scale jitter, flips, rot90) are degraded on the fly by the
+random second-order sampler; L1 loss, Adam, cosine learning rate. Resumable: ``OUT/ckpt.pt`` is written
+every ``--ckpt-every`` steps and picked up by the same command. Batches depend only on (seed, step), so
+a resumed run sees the same data as an uninterrupted one. Loss and held-out PSNR go to ``OUT/train.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidsr.data import eval_images, train_images
+from vidsr.degrade import degrade, sample_params
+from vidsr.models.cnn import CNNConfig, CompactSR, save_weights
+from vidsr.train.evaluate import evaluate
+
+__all__ = ["make_batch", "main"]
+
+
+def _random_hq_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> torch.Tensor:
+    """A ``3 x size x size`` crop: scale jitter (a region up to 3x larger, shrunk), flips, rot90."""
+    H, W = img.shape[:2]
+    zoom = float(rng.uniform(1.0, 3.0)) if rng.random() < 0.8 else 1.0
+    region = min(int(size * zoom), H, W)
+    y, x = int(rng.integers(0, H - region + 1)), int(rng.integers(0, W - region + 1))
+    crop = torch.from_numpy(np.ascontiguousarray(img[y : y + region, x : x + region])).permute(2, 0, 1)
+    crop = crop[None].float() / 255.0
+    if region != size:
+        crop = F.interpolate(crop, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
+    crop = crop.clamp(0, 1)[0]
+    if rng.random() < 0.5:
+        crop = crop.flip(-1)
+    if rng.random() < 0.5:
+        crop = crop.flip(-2)
+    return torch.rot90(crop, int(rng.integers(0, 4)), dims=(-2, -1))
+
+
+def make_batch(
+    images: list[np.ndarray], batch: int, patch: int, scale: int, seed: int, step: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(LQ ``B x 3 x patch x patch``, HQ ``B x 3 x s*patch x s*patch``), a pure function of (seed, step)."""
+    rng = np.random.default_rng([seed, step])
+    # pick images in proportion to their area: every crop position is equally likely
+    areas = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
+    lqs, hqs = [], []
+    for _ in range(batch):
+        img = images[int(rng.choice(len(images), p=areas / areas.sum()))]
+        hq = _random_hq_crop(img, patch * scale, rng)[None]
+        lq, _ = degrade(hq, scale, sample_params(scale, rng))
+        lqs.append(lq)
+        hqs.append(hq)
+    return torch.cat(lqs), torch.cat(hqs)
+
+
+def _log(path: Path, record: dict) -> None:
+    line = json.dumps(record)
+    print(line, flush=True)
+    with open(path, "a") as f:
+        f.write(line + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m vidsr.train.cnn", description=__doc__)
+    ap.add_argument("--scale", type=int, default=2)
+    ap.add_argument("--data", type=Path, default=Path("data"))
+    ap.add_argument("--out", type=Path, default=Path("runs/cnn_x2"))
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--patch", type=int, default=48, help="LQ patch side")
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--channels", type=int, default=48)
+    ap.add_argument("--blocks", type=int, default=6)
+    ap.add_argument("--init", type=Path, default=None, help="start from another checkpoint (e.g. x2 for x4)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--ckpt-every", type=int, default=100)
+    ap.add_argument("--export", type=Path, default=None, help="write fp16 safetensors here when done")
+    ap.add_argument(
+        "--max-minutes", type=float, default=0, help="stop (checkpointed) after this long; 0 = never"
+    )
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "train.log"
+    cfg = CNNConfig(scale=args.scale, channels=args.channels, blocks=args.blocks)
+    model = CompactSR(cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.99))
+    step, elapsed = 0, 0.0
+    ckpt_path = args.out / "ckpt.pt"
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step, elapsed = ck["step"], ck["elapsed"]
+        _log(log, {"event": "resume", "step": step})
+    elif args.init is not None:
+        src = torch.load(args.init, map_location="cpu", weights_only=False)["model"]
+        own = model.state_dict()
+        # everything but the scale-specific tail transfers
+        model.load_state_dict({k: v for k, v in src.items() if own[k].shape == v.shape}, strict=False)
+        _log(log, {"event": "init", "from": str(args.init)})
+    else:
+        _log(log, {"event": "start", "args": {k: str(v) for k, v in vars(args).items()}})
+
+    t0 = time.time()
+    images = [img for _, img in train_images(args.data, max_side=2560)]
+    held_out = eval_images(args.data, max_side=512)
+    _log(
+        log,
+        {"event": "data", "train": len(images), "eval": len(held_out), "load_s": round(time.time() - t0, 1)},
+    )
+
+    def checkpoint() -> None:
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save(
+            {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed}, tmp
+        )
+        tmp.rename(ckpt_path)
+
+    def run_eval() -> None:
+        model.eval()
+        r = evaluate(model, held_out, args.scale, "medium")
+        model.train()
+        _log(log, {"step": step, "eval_medium": {k: round(float(v), 4) for k, v in r.items()}})
+
+    model.train()
+    t_start, loss_acc, n_acc = time.time(), 0.0, 0
+    while step < args.steps:
+        lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        lq, hq = make_batch(images, args.batch, args.patch, args.scale, args.seed, step)
+        loss = F.l1_loss(model(lq), hq)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        loss_acc, n_acc = loss_acc + loss.item(), n_acc + 1
+        now = time.time()
+        elapsed, t_start = elapsed + (now - t_start), now
+        if step % 25 == 0:
+            _log(
+                log, {"step": step, "loss": round(loss_acc / n_acc, 5), "lr": lr, "elapsed_s": round(elapsed)}
+            )
+            loss_acc, n_acc = 0.0, 0
+        if step % args.ckpt_every == 0 or step == args.steps:
+            checkpoint()
+        if step % args.eval_every == 0 or step == args.steps:
+            run_eval()
+            t_start = time.time()  # evaluation is not training time
+        if args.max_minutes and (time.time() - t0) > args.max_minutes * 60:
+            checkpoint()
+            _log(log, {"event": "time limit", "step": step})
+            break
+    if args.export is not None:
+        model.eval()
+        save_weights(model, args.export, meta={"steps": step, "train_seconds": round(elapsed)})
+        _log(log, {"event": "exported", "path": str(args.export), "step": step})
+
+
+if __name__ == "__main__":
+    main()
