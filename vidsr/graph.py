@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from vidsr.errors import Interrupted
+from vidsr.errors import Interrupted, ProcessingError, VidsrError
 from vidsr.frame import Frame
 from vidsr.stages.base import Stage
 
@@ -110,8 +110,12 @@ class Graph:
                 target()
             except Cancelled:
                 pass
-            except BaseException as err:  # noqa: BLE001 - every failure must reach the caller
+            except (VidsrError, KeyboardInterrupt) as err:
                 self._fail(err)
+            except BaseException as err:  # noqa: BLE001 - every failure must reach the caller, named
+                wrapped = ProcessingError(f"stage '{name}' failed: {type(err).__name__}: {err}")
+                wrapped.__cause__ = err
+                self._fail(wrapped)
 
         thread = threading.Thread(target=guarded, name=f"vidsr-{name}", daemon=True)
         self._threads.append(thread)

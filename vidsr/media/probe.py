@@ -190,7 +190,7 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
             details = ""
             if s.type == "audio":
                 acc = s.codec_context
-                details = f"{acc.sample_rate} Hz, {acc.layout.name if acc.layout else acc.channels} ch"
+                details = f"{acc.sample_rate} Hz, {acc.layout.name if acc.layout else f'{acc.channels} channels'}"
             elif s.type == "video":
                 details = "extra video stream (cover art or alternate angle)"
             streams.append(StreamInfo(

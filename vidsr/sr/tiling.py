@@ -40,7 +40,8 @@ def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tens
 def upscale_tiled(
     model: SuperResolver, x_BCHW: torch.Tensor, tile: int, overlap: int, max_batch: int = 16
 ) -> torch.Tensor:
-    """Upscale ``x_BCHW`` with ``model`` tile by tile; ``tile <= 0`` or a small frame runs it whole.
+    """Upscale ``x_BCHW`` with ``model`` in ``tile`` x ``tile`` pieces; a frame of at most ``tile**2``
+    pixels (or ``tile <= 0``) runs whole, since tiling bounds memory by area and costs extra compute.
 
     Each tile is cropped with up to ``model.context`` extra pixels each side (discarded after the
     model), the crop window slid inwards at the frame border so that all crops have one size and
@@ -49,7 +50,7 @@ def upscale_tiled(
     """
     B, C, H, W = x_BCHW.shape
     s = model.scale
-    if tile <= 0 or (H <= tile and W <= tile):
+    if tile <= 0 or H * W <= tile * tile:
         return model(x_BCHW)
     th, tw = min(tile, H), min(tile, W)
     ch, cw = min(H, th + 2 * model.context), min(W, tw + 2 * model.context)

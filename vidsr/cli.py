@@ -1,0 +1,201 @@
+"""The `vidsr` command: a thin layer over the API that turns typed errors into one line and an exit code.
+
+Exit codes: 0 done, 1 processing error (bad media, write failure, lost frames), 2 usage error
+(options, paths, config), 130 interrupted (Ctrl-C or SIGTERM; no output left behind).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any, NoReturn
+
+from vidsr import __version__
+from vidsr.device import DEVICE_CHOICES
+from vidsr.errors import EXIT_INTERRUPTED, EXIT_PROCESSING, EXIT_USAGE, VidsrError
+
+__all__ = ["main", "build_parser"]
+
+EPILOG = """exit codes: 0 done, 1 processing error (bad or damaged input, write failure),
+2 usage error (options, paths, pipeline), 130 interrupted (no partial output is left)"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line instead of the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vidsr",
+        description="Enhance video: super-resolve and clean it while keeping audio, timestamps, "
+        "bit depth, colour and rotation intact.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"vidsr {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = sub.add_parser(
+        "run",
+        help="enhance a video file into a new file",
+        description="Enhance INPUT into OUTPUT. Audio, subtitles and data streams are copied untouched; "
+        "frame timestamps (variable frame rate included), bit depth, colour tags, rotation and "
+        "container metadata are kept. OUTPUT appears only when complete.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("input", metavar="INPUT", help="video file to enhance (never modified)")
+    run.add_argument("output", metavar="OUTPUT", help="file to write; its extension picks the container (.mp4, .mkv, .mov)")
+    run.add_argument("--scale", type=int, default=None, metavar="{2,4}",
+                     help="upscaling factor (default: the pipeline's, 2)")
+    run.add_argument("--pipeline", default="default", metavar="NAME",
+                     help="pipeline graph: a name under pipelines/ (default, fast) or a YAML path (default: default)")
+    run.add_argument("--model", default=None, metavar="NAME",
+                     help="SR model for the sr stage, e.g. bicubic (default: the pipeline's)")
+    run.add_argument("--device", choices=DEVICE_CHOICES, default=None,
+                     help="where the model runs: auto picks CUDA when present (default: the pipeline's, auto)")
+    run.add_argument("--codec", default=None, metavar="ENCODER",
+                     help="video encoder: libx264 (default), libx265, libsvtav1, libvpx-vp9, ...")
+    run.add_argument("--crf", type=int, default=None, help="encoder constant rate factor, lower is better (default 18)")
+    run.add_argument("--preset", default=None, help="encoder speed preset, e.g. veryfast, medium, slow (default: medium)")
+    run.add_argument("--pix-fmt", default=None, metavar="FMT",
+                     help="output pixel format (default: the source's, so 10-bit stays 10-bit)")
+    run.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    run.add_argument("--quiet", action="store_true", help="no progress bar and no summary line (warnings still print)")
+    run.add_argument("--report", metavar="PATH", default=None,
+                     help="write a JSON report: frames, per-stage time and fps, scenes, cache hits, versions")
+    run.add_argument("--ignore-errors", action="store_true",
+                     help="exit 0 even if damaged input data cost some frames (they are reported either way)")
+
+    probe = sub.add_parser(
+        "probe",
+        help="show a file's streams and what vidsr will keep",
+        description="Print the streams of INPUT and what `vidsr run` keeps of each: codec, size, pixel "
+        "format, colour range/space/primaries/transfer, rotation, frame rate (constant or variable), "
+        "audio/subtitle/data streams.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    probe.add_argument("input", metavar="INPUT")
+    probe.add_argument("--json", action="store_true", help="print JSON for machines")
+    probe.add_argument("--output-name", default="out.mp4", metavar="NAME",
+                       help="the output name whose container decides what can be stream-copied (default out.mp4)")
+    probe.add_argument("--analyze", action="store_true", help="also run degrade-analysis and print the per-scene summary")
+    return parser
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM takes the same path as Ctrl-C, so partial output is removed either way."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _warn(message: str) -> None:
+    print(f"vidsr: warning: {message}", file=sys.stderr)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from vidsr.pipeline import enhance
+
+    report = enhance(
+        args.input,
+        args.output,
+        pipeline=args.pipeline,
+        scale=args.scale,
+        model=args.model,
+        device=args.device,
+        codec=args.codec,
+        crf=args.crf,
+        preset=args.preset,
+        pix_fmt=args.pix_fmt,
+        overwrite=args.overwrite,
+        ignore_errors=args.ignore_errors,
+        progress=None if not args.quiet else False,
+        report_path=args.report,
+        warn=_warn,
+    )
+    if not args.quiet:
+        w, h = report["output_video"]["size"]
+        print(
+            f"vidsr: wrote {args.output}: {report['frames']} frames at {w}x{h} in {report['wall_s']:.1f} s "
+            f"({report['fps']:.2f} fps)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from vidsr.media.probe import probe
+    from vidsr.media.streams import plan_side_streams
+
+    info = probe(args.input)
+    plans = plan_side_streams(args.input, info.video.index, args.output_name, "aac")
+    data = info.as_dict()
+    data["kept"] = [p.describe() for p in plans]
+    if args.analyze:
+        from vidsr.analysis import analyze_file
+
+        data["scenes"] = analyze_file(args.input)
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+        return 0
+    v = info.video
+    rate = f"{float(v.average_rate):.3f} fps" if v.average_rate else "unknown rate"
+    print(f"{info.path}: {info.format}, {info.duration_s or 0:.2f} s")
+    for key, value in info.metadata.items():
+        print(f"  {key}: {value}")
+    colour = ", ".join(f"{k} {val}" for k, val in v.colour_tags().items())
+    print(f"  video #{v.index}: {v.codec} {v.width}x{v.height} {v.pix_fmt} ({v.bit_depth}-bit), {colour}")
+    print(f"    {v.frames} frames, {rate}, {'VARIABLE' if v.variable_frame_rate else 'constant'} frame rate, "
+          f"time base {v.time_base}, rotation {v.rotation}, {v.hdr or 'SDR'}")
+    print("    kept: enhanced and re-encoded with its timestamps, depth, colour tags and rotation")
+    for s, plan in zip(info.streams, plans):
+        lang = f" [{s.language}]" if s.language else ""
+        print(f"  {s.type} #{s.index}: {s.codec}{lang} {s.details}".rstrip())
+        print(f"    kept: {plan.describe().split(': ', 1)[1]}")
+    for scene in data.get("scenes") or []:
+        print(f"  scene {json.dumps(scene, default=str)}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        with _sigterm_as_interrupt():
+            return _cmd_run(args) if args.command == "run" else _cmd_probe(args)
+    except VidsrError as err:
+        print(f"vidsr: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("vidsr: interrupted: stopped before the end, no output written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - a user sees one line; VIDSR_DEBUG=1 shows the traceback
+        if os.environ.get("VIDSR_DEBUG"):
+            raise
+        print(f"vidsr: internal error: {type(err).__name__}: {' '.join(str(err).split())} "
+              "(set VIDSR_DEBUG=1 for a traceback, and please report it)", file=sys.stderr)
+        return EXIT_PROCESSING
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""demux: decode the video stream into Frames with their source timestamps, counting what was lost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+
+from vidsr.config import DecodeConfig
+from vidsr.frame import Frame
+from vidsr.media.probe import MediaInfo, open_input
+
+__all__ = ["Demuxer"]
+
+
+class Demuxer:
+    """The source of the graph: ``demuxer()`` yields every decodable frame in presentation order.
+
+    Frames are converted to RGB with the source's own matrix and range (full-range RGB, 8-bit for
+    8-bit sources, 16-bit for deeper ones); remux converts back with the same matrix, so colours
+    round-trip. Damaged packets are skipped and counted instead of stopping the run.
+    """
+
+    def __init__(
+        self, path: Path, info: MediaInfo, decode: DecodeConfig, start_pts: int | None = None, end_pts: int | None = None
+    ) -> None:
+        """``start_pts``/``end_pts`` (video time base) select the segment ``[start, end)``, for scale-out:
+        decoding seeks to the keyframe at or before ``start_pts`` and drops frames outside the range."""
+        self.path = path
+        self.info = info
+        self.decode = decode
+        self.start_pts = start_pts
+        self.end_pts = end_pts
+        self.packets = 0
+        self.packets_failed = 0
+        self.frames = 0
+        self.frames_corrupt = 0
+
+    @property
+    def frames_lost(self) -> int:
+        """Video packets that produced no frame (decode errors, or data the decoder had to drop)."""
+        return max(self.packets - self.frames, 0) + self.frames_corrupt
+
+    def __call__(self) -> Iterator[Frame]:
+        v = self.info.video
+        rgb = "rgb24" if v.bit_depth <= 8 else "rgb48le"
+        src_range = 2 if v.pix_fmt.startswith("yuvj") else (v.color_range or 1)
+        colorspace = v.colorspace if v.colorspace not in (0, 2) else None
+        with open_input(self.path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = self.decode.thread_type
+            if self.decode.threads:
+                stream.codec_context.thread_count = self.decode.threads
+            if self.start_pts:
+                container.seek(self.start_pts, stream=stream, backward=True, any_frame=False)
+            for packet in self._packets(container, stream):
+                if self.end_pts is not None and packet.dts is not None and packet.dts >= self.end_pts + self._reorder:
+                    break  # past the segment, beyond any frame still to be reordered into it
+                if packet.size and self._in_range(packet.pts):
+                    self.packets += 1
+                try:
+                    decoded = packet.decode()
+                except (av.InvalidDataError, av.FFmpegError):
+                    self.packets_failed += 1
+                    continue
+                for frame in decoded:
+                    if not self._in_range(frame.pts):
+                        continue
+                    if frame.is_corrupt:
+                        self.frames_corrupt += 1
+                    image = frame.to_ndarray(
+                        format=rgb, src_colorspace=colorspace, src_color_range=src_range, dst_color_range=2
+                    )
+                    yield Frame(
+                        image=image,
+                        pts=frame.pts,
+                        time_base=frame.time_base or stream.time_base,
+                        index=self.frames,
+                        metadata={"key_frame": bool(frame.key_frame), "corrupt": bool(frame.is_corrupt)},
+                    )
+                    self.frames += 1
+
+    @property
+    def _reorder(self) -> int:
+        """How far (in pts) a packet's dts may trail the frames it completes: a generous 2 s."""
+        return int(2 / self.info.video.time_base)
+
+    def _in_range(self, pts: int | None) -> bool:
+        if pts is None:
+            return self.start_pts is None
+        return (self.start_pts is None or pts >= self.start_pts) and (self.end_pts is None or pts < self.end_pts)
+
+    def _packets(self, container: av.container.InputContainer, stream: av.VideoStream) -> Iterator[av.Packet]:
+        """Demux, treating a read error (a truncated or damaged file) as the end and its packets as lost."""
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.FFmpegError:
+                # the rest of the file cannot be read: count its packets as lost, flush the decoder
+                self.packets += max(self.info.video.frames - self.packets, 0)
+                flush = av.Packet()
+                flush.stream = stream
+                yield flush
+                return
+            yield packet

@@ -1,0 +1,161 @@
+"""remux: encode enhanced frames with their source timestamps and colour tags, copy the other streams.
+
+Reads like PyAV's own examples: the output container is opened once, streams are set up once
+from the first frame, then one loop encodes frames and writes packets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vidsr.config import EncodeConfig
+from vidsr.errors import OutputError, UsageError
+from vidsr.frame import Frame
+from vidsr.media.probe import MediaInfo
+from vidsr.media.streams import SidePlan, SideStreams, clean_metadata
+
+__all__ = ["Remuxer", "choose_pix_fmt", "check_codec"]
+
+log = logging.getLogger("vidsr")
+
+_DEPTH_FALLBACK = {8: "yuv420p", 10: "yuv420p10le", 12: "yuv420p12le", 16: "yuv420p12le"}
+_FULL_RANGE_ALIASES = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}
+
+
+def check_codec(codec: str) -> av.Codec:
+    try:
+        c = av.Codec(codec, "w")
+    except (av.FFmpegError, ValueError):
+        raise UsageError(f"unknown video encoder '{codec}' (try libx264, libx265, libsvtav1, libvpx-vp9)") from None
+    if c.type != "video":
+        raise UsageError(f"'{codec}' is a {c.type} encoder, not a video encoder")
+    return c
+
+
+def _depth(pix_fmt: str) -> int:
+    return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+
+
+def choose_pix_fmt(codec: str, source_pix_fmt: str, requested: str | None) -> str:
+    """Keep the source's layout and depth when the encoder takes it; never lose bits silently."""
+    supported = [f.name for f in (check_codec(codec).video_formats or [])]
+    if requested:
+        if supported and requested not in supported:
+            raise UsageError(f"encoder {codec} does not take pixel format {requested} (it takes {', '.join(supported)})")
+        return requested
+    src = _FULL_RANGE_ALIASES.get(source_pix_fmt, source_pix_fmt)
+    if not supported or src in supported:
+        return src
+    depth = _depth(source_pix_fmt)
+    fallback = _DEPTH_FALLBACK.get(depth, "yuv420p")
+    if fallback in supported:
+        return fallback
+    if depth > 8:
+        raise UsageError(
+            f"encoder {codec} cannot keep this {depth}-bit video (it takes {', '.join(supported)}); "
+            "use --codec libx265 or libx264"
+        )
+    return supported[0]
+
+
+class Remuxer:
+    """The sink of the graph: ``remuxer(frames)`` writes the whole output to ``path`` and closes it."""
+
+    def __init__(self, path: Path, src: Path, info: MediaInfo, encode: EncodeConfig, side: list[SidePlan]) -> None:
+        """``side`` lists what to do with the other streams; an empty list writes the video alone (a segment
+        of a scale-out job, whose audio the driver copies once when it joins the segments)."""
+        self.path = path
+        self.src = src
+        self.info = info
+        self.encode = encode
+        self.side = side
+        self.pix_fmt = choose_pix_fmt(encode.codec, info.video.pix_fmt, encode.pix_fmt)
+        self.frames_written = 0
+        self.packets_copied = 0
+        self.output_size: tuple[int, int] | None = None
+
+    def _video_stream(self, out: av.container.OutputContainer, first: Frame) -> av.VideoStream:
+        v = self.info.video
+        rate = v.average_rate or Fraction(25)
+        stream = out.add_stream(self.encode.codec, rate=rate)
+        cc = stream.codec_context
+        stream.width, stream.height = first.width, first.height
+        stream.pix_fmt = self.pix_fmt
+        stream.time_base = v.time_base  # the source's clock, so pts are written unchanged
+        cc.time_base = v.time_base
+        cc.color_range = 2 if v.pix_fmt in _FULL_RANGE_ALIASES else v.color_range
+        cc.colorspace = v.colorspace
+        cc.color_primaries = v.color_primaries
+        cc.color_trc = v.color_trc
+        if v.sample_aspect_ratio:
+            cc.sample_aspect_ratio = v.sample_aspect_ratio
+        if self.encode.threads:
+            cc.thread_count = self.encode.threads
+        if self.encode.gop_seconds:
+            cc.gop_size = max(1, round(float(rate) * self.encode.gop_seconds))
+        options = {"crf": str(self.encode.crf), "preset": self.encode.preset}
+        if self.encode.codec == "libx265":
+            options["x265-params"] = "log-level=error"
+        options.update(self.encode.options)
+        stream.options = options
+        if v.rotation:
+            stream.set_display_rotation(v.rotation)
+        stream.metadata.update(clean_metadata(v.metadata))
+        return stream
+
+    def _to_av(self, frame: Frame) -> av.VideoFrame:
+        v = self.info.video
+        fmt = "rgb24" if frame.image.dtype == np.uint8 else "rgb48le"
+        rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame.image), format=fmt)
+        out = rgb.reformat(
+            format=self.pix_fmt,
+            dst_colorspace=v.colorspace if v.colorspace not in (0, 2) else None,
+            dst_color_range=2 if v.pix_fmt in _FULL_RANGE_ALIASES or v.color_range == 2 else 1,
+        )
+        out.pts = frame.pts
+        out.time_base = frame.time_base
+        return out
+
+    def __call__(self, frames: Iterator[Frame]) -> None:
+        try:
+            self._write(frames)
+        except av.FFmpegError as err:
+            reason = " ".join((getattr(err, "strerror", None) or str(err)).split())
+            raise OutputError(f"writing {self.path.name} failed: {reason}") from None
+        except OSError as err:
+            raise OutputError(f"writing {self.path.name} failed: {err.strerror or err}") from None
+
+    def _write(self, frames: Iterator[Frame]) -> None:
+        with av.open(str(self.path), "w") as out:
+            out.metadata.update(clean_metadata(self.info.metadata))
+            stream: av.VideoStream | None = None
+            side: SideStreams | None = None
+            try:
+                for frame in frames:
+                    if stream is None:
+                        stream = self._video_stream(out, frame)
+                        side = SideStreams(self.src, self.side, out)
+                        self.output_size = (frame.width, frame.height)
+                    for packet in stream.encode(self._to_av(frame)):
+                        self._mux_video(out, packet, side)
+                    self.frames_written += 1
+                if stream is None:
+                    raise OutputError("no frames reached the encoder; nothing to write")
+                for packet in stream.encode(None):
+                    self._mux_video(out, packet, side)
+                side.finish()
+                self.packets_copied = side.packets_copied
+            finally:
+                if side is not None:
+                    side.close()
+
+    def _mux_video(self, out: av.container.OutputContainer, packet: av.Packet, side: SideStreams | None) -> None:
+        if side is not None and packet.dts is not None:
+            side.write_until(float(packet.dts * packet.time_base) + 0.25)
+        out.mux(packet)

@@ -1,0 +1,163 @@
+"""Audio, subtitle and data streams: decide per stream how the output keeps it, then copy it in time order.
+
+Copy is packet for packet (bytes identical). When the output container refuses a stream's codec,
+audio is transcoded with PyAV to one it accepts and a warning says so; a stream that can be neither
+copied nor transcoded is dropped with a warning, never silently.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from vidsr.media.probe import open_input
+
+__all__ = ["SidePlan", "plan_side_streams", "SideStreams"]
+
+log = logging.getLogger("vidsr")
+
+# metadata that describes the old file, not the stream: rewritten by the muxer, never copied
+_STALE_KEYS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration", "vendor_id"}
+
+
+def clean_metadata(meta: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in meta.items() if k.lower() not in _STALE_KEYS and not k.upper().startswith("DURATION")}
+
+
+@dataclass
+class SidePlan:
+    index: int
+    type: str
+    codec: str
+    action: str  # "copy", "transcode" or "drop"
+    target_codec: str | None = None
+    reason: str = ""
+
+    def describe(self) -> str:
+        if self.action == "copy":
+            return f"#{self.index} {self.type} {self.codec}: stream copy"
+        if self.action == "transcode":
+            return f"#{self.index} {self.type} {self.codec}: transcode to {self.target_codec} ({self.reason})"
+        return f"#{self.index} {self.type} {self.codec}: dropped ({self.reason})"
+
+
+def _copy_accepted(stream: av.stream.Stream, out_name: str) -> str | None:
+    """Try the stream copy into an in-memory container of the output's format; None if it works."""
+    buf = io.BytesIO()
+    buf.name = out_name
+    try:
+        with av.open(buf, "w") as oc:
+            oc.add_stream_from_template(stream)
+            oc.start_encoding()
+    except (av.FFmpegError, ValueError, TypeError, NotImplementedError) as err:
+        return " ".join(str(err).split()) or type(err).__name__
+    return None
+
+
+def _fallback_audio(out_name: str, preferred: str) -> str | None:
+    buf = io.BytesIO()
+    buf.name = out_name
+    with av.open(buf, "w") as oc:
+        candidates = [preferred, oc.default_audio_codec, "aac", "libopus", "flac"]
+        supported = oc.supported_codecs
+    for codec in candidates:
+        if codec and (codec in supported or codec.removeprefix("lib") in supported):
+            return codec
+    return None
+
+
+def plan_side_streams(src: str | Path, video_index: int, out_name: str, audio_fallback: str) -> list[SidePlan]:
+    """What remux will do with every stream other than the enhanced video."""
+    plans = []
+    with open_input(src) as container:
+        for s in container.streams:
+            if s.index == video_index:
+                continue
+            codec = s.codec_context.name if s.codec_context else (s.type or "unknown")
+            refusal = _copy_accepted(s, out_name)
+            if refusal is None:
+                plans.append(SidePlan(s.index, s.type, codec, "copy"))
+            elif s.type == "audio" and (target := _fallback_audio(out_name, audio_fallback)):
+                plans.append(SidePlan(s.index, s.type, codec, "transcode", target,
+                                      f"{Path(out_name).suffix} does not accept {codec}"))
+            else:
+                plans.append(SidePlan(s.index, s.type, codec, "drop",
+                                      reason=f"{Path(out_name).suffix} does not accept {codec}; use .mkv to keep it"))
+    return plans
+
+
+class SideStreams:
+    """Reads the kept streams from a second handle on the input and writes them into ``out`` in time order.
+
+    The remuxer calls :meth:`write_until` with the time of each video packet it writes, so the file
+    is interleaved as it grows and nothing is buffered for long.
+    """
+
+    def __init__(self, src: str | Path, plans: list[SidePlan], out: av.container.OutputContainer) -> None:
+        self.plans = {p.index: p for p in plans if p.action != "drop"}
+        self.packets_copied = 0
+        self.frames_transcoded = 0
+        self._out = out
+        self._in = open_input(src)
+        self._map: dict[int, av.stream.Stream] = {}
+        in_streams = [s for s in self._in.streams if s.index in self.plans]
+        for s in in_streams:
+            plan = self.plans[s.index]
+            if plan.action == "copy":
+                o = out.add_stream_from_template(s)
+            else:
+                o = out.add_stream(plan.target_codec, rate=s.codec_context.sample_rate)
+                o.codec_context.layout = s.codec_context.layout
+            o.metadata.update(clean_metadata(dict(s.metadata)))
+            o.disposition = s.disposition
+            self._map[s.index] = o
+        self._packets: Iterator[av.Packet] | None = self._in.demux(*in_streams) if in_streams else None
+        self._pending: av.Packet | None = None
+
+    def _next(self) -> av.Packet | None:
+        if self._pending is None and self._packets is not None:
+            self._pending = next(self._packets, None)
+            if self._pending is None:
+                self._packets = None
+        return self._pending
+
+    def write_until(self, seconds: float | None) -> None:
+        """Write every kept packet that starts at or before ``seconds`` (None: all that remain)."""
+        while (packet := self._next()) is not None:
+            ts = packet.dts if packet.dts is not None else packet.pts
+            if seconds is not None and ts is not None and float(ts * packet.time_base) > seconds:
+                return
+            self._pending = None
+            self._write(packet)
+
+    def _write(self, packet: av.Packet) -> None:
+        out_stream = self._map.get(packet.stream_index)
+        if out_stream is None:
+            return  # a stream not kept (the demuxer may still hand out its packets)
+        plan = self.plans[packet.stream_index]
+        if plan.action == "copy":
+            if packet.dts is None and packet.size == 0:
+                return  # the demuxer's end-of-stream marker
+            packet.stream = out_stream
+            self._out.mux(packet)
+            self.packets_copied += 1
+            return
+        for frame in packet.decode():
+            self.frames_transcoded += 1
+            self._out.mux(out_stream.encode(frame))
+
+    def finish(self) -> None:
+        """Write what remains and flush the transcoders."""
+        self.write_until(None)
+        for index, plan in self.plans.items():
+            if plan.action == "transcode":
+                self._out.mux(self._map[index].encode(None))
+
+    def close(self) -> None:
+        """Close the second input handle (safe to call twice)."""
+        self._in.close()

@@ -1,0 +1,241 @@
+"""The Python API: file to file (:func:`enhance`) and frames in, frames out (:class:`Enhancer`).
+
+The CLI is a thin layer over these two; both raise the typed errors of :mod:`vidsr.errors`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vidsr.config import PipelineConfig, load_pipeline
+from vidsr.errors import CorruptInputError, ProcessingError, UsageError
+from vidsr.frame import Frame
+from vidsr.graph import Graph
+from vidsr.media.demux import Demuxer
+from vidsr.media.output import atomic_output, check_paths
+from vidsr.media.probe import probe
+from vidsr.media.remux import Remuxer, check_codec
+from vidsr.media.streams import plan_side_streams
+from vidsr.progress import Progress
+from vidsr.report import versions, write_report
+from vidsr.stages import Stage, build_stage
+
+__all__ = ["configure", "Enhancer", "enhance"]
+
+log = logging.getLogger("vidsr")
+
+
+def configure(
+    pipeline: str | PipelineConfig = "default",
+    *,
+    scale: int | None = None,
+    model: str | None = None,
+    device: str | None = None,
+    codec: str | None = None,
+    crf: int | None = None,
+    preset: str | None = None,
+    pix_fmt: str | None = None,
+) -> PipelineConfig:
+    """Load a pipeline and apply the command-line style overrides to a copy of it."""
+    config = copy.deepcopy(pipeline) if isinstance(pipeline, PipelineConfig) else load_pipeline(pipeline)
+    sr = config.stage("sr")
+    sr_overrides = {k: v for k, v in (("scale", scale), ("model", model), ("device", device)) if v is not None}
+    if sr_overrides:
+        if sr is None:
+            raise UsageError(f"pipeline '{config.name}' has no sr stage to apply {', '.join(sr_overrides)} to")
+        sr.params = {**sr.params, **sr_overrides}
+    for key, value in (("codec", codec), ("crf", crf), ("preset", preset), ("pix_fmt", pix_fmt)):
+        if value is not None:
+            setattr(config.encode, key, value)
+    if not 0 <= config.encode.crf <= 63:
+        raise UsageError(f"--crf {config.encode.crf} is out of range (0-51 for x264/x265, 0-63 for AV1/VP9)")
+    return config
+
+
+def build_stages(config: PipelineConfig) -> list[Stage]:
+    return [build_stage(s) for s in config.stages]
+
+
+# --- frames in, frames out -------------------------------------------------------------------------
+
+
+def _to_frame(item: Any, index: int, time_base: Fraction) -> tuple[Frame, Callable[[Frame], Any]]:
+    """Accept a Frame, or ``(image, pts)`` with a numpy HxWx3 uint8/uint16 or torch image; return the
+    Frame and a function that gives the enhanced result back in the caller's own form."""
+    if isinstance(item, Frame):
+        return item, lambda f: f
+    if not (isinstance(item, tuple) and len(item) == 2):
+        raise UsageError("frames must be vidsr.Frame objects or (image, pts) pairs")
+    image, pts = item
+    if isinstance(image, torch.Tensor):
+        t = image.detach().cpu()
+        if t.dtype.is_floating_point:  # 3 x H x W in [0, 1]
+            if t.ndim != 3 or t.shape[0] != 3:
+                raise UsageError(f"a float tensor frame must be 3 x H x W, got {tuple(t.shape)}")
+            arr = (t.clamp(0, 1) * 65535).round().permute(1, 2, 0).numpy().astype(np.uint16)
+
+            def back(f: Frame, like: torch.Tensor = image) -> Any:
+                out = torch.from_numpy(f.image.astype(np.float32) / 65535).permute(2, 0, 1)
+                return out.to(device=like.device, dtype=like.dtype), f.pts
+        else:
+            arr = t.numpy()
+
+            def back(f: Frame, like: torch.Tensor = image) -> Any:
+                return torch.from_numpy(f.image).to(like.device), f.pts
+    elif isinstance(image, np.ndarray):
+        arr = image
+
+        def back(f: Frame) -> Any:
+            return f.image, f.pts
+    else:
+        raise UsageError(f"a frame image must be a numpy array or a torch tensor, got {type(image).__name__}")
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype not in (np.uint8, np.uint16):
+        raise UsageError(f"a frame image must be H x W x 3 uint8 or uint16, got {arr.shape} {arr.dtype}")
+    return Frame(image=np.ascontiguousarray(arr), pts=pts, time_base=time_base, index=index), back
+
+
+class Enhancer:
+    """Built once from a config, holds its model across calls; ``enhance_frames`` streams frames through.
+
+    >>> enhancer = Enhancer("default", scale=2, device="cpu")
+    >>> for image, pts in enhancer.enhance_frames((img, pts) for img, pts in source):
+    ...     sink.write(image, pts)
+    """
+
+    def __init__(self, config: str | PipelineConfig = "default", **overrides: Any) -> None:
+        self.config = configure(config, **overrides)
+        self.stages = build_stages(self.config)
+
+    @property
+    def scale(self) -> int:
+        sr = self.config.stage("sr")
+        return int(sr.params.get("scale", 2)) if sr else 1
+
+    def enhance_frames(self, frames: Iterable[Any], time_base: Fraction = Fraction(1, 90000)) -> Iterator[Any]:
+        """Yield enhanced frames in order with the same timestamps, in the form they came in."""
+        backs: dict[int, Callable[[Frame], Any]] = {}
+
+        def source() -> Iterator[Frame]:
+            for i, item in enumerate(frames):
+                frame, backs[i] = _to_frame(item, i, time_base)
+                frame.index = i
+                yield frame
+
+        graph = Graph(source=source, stages=self.stages, queue_size=self.config.queue_size, source_name="input")
+        for frame in graph.iterate():
+            yield backs.pop(frame.index)(frame)
+
+
+# --- file to file ----------------------------------------------------------------------------------
+
+
+def enhance(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    pipeline: str | PipelineConfig = "default",
+    scale: int | None = None,
+    model: str | None = None,
+    device: str | None = None,
+    codec: str | None = None,
+    crf: int | None = None,
+    preset: str | None = None,
+    pix_fmt: str | None = None,
+    overwrite: bool = False,
+    ignore_errors: bool = False,
+    progress: bool | None = False,
+    report_path: str | Path | None = None,
+    warn: Callable[[str], None] | None = None,
+    enhancer: Enhancer | None = None,
+) -> dict[str, Any]:
+    """Enhance ``src`` into ``dst`` and return the run report.
+
+    Nothing is written under ``dst`` until the output is complete; audio and subtitles are copied;
+    timestamps, bit depth, colour tags and rotation are kept. Raises :class:`~vidsr.errors.VidsrError`.
+    """
+    t_start = time.perf_counter()
+    warn = warn or log.warning
+    src, dst = Path(src), Path(dst)
+    check_paths(src, dst, overwrite)
+    if enhancer is None:
+        config = configure(pipeline, scale=scale, model=model, device=device, codec=codec, crf=crf,
+                           preset=preset, pix_fmt=pix_fmt)
+        check_codec(config.encode.codec)
+        enhancer = Enhancer(config)
+    config = enhancer.config
+    info = probe(src)
+    plans = plan_side_streams(src, info.video.index, dst.name, config.encode.audio_fallback_codec)
+    for plan in plans:
+        if plan.action != "copy":
+            warn(plan.describe())
+    demuxer = Demuxer(src, info, config.decode)
+    remuxer = Remuxer(dst, src, info, config.encode, plans)
+    bar = Progress(info.video.frames, enabled=progress)
+    graph = Graph(source=demuxer, stages=enhancer.stages, queue_size=config.queue_size)
+    try:
+        with atomic_output(dst) as tmp:
+            remuxer.path = tmp
+            graph.run(lambda frames: remuxer(bar.wrap(frames)))
+            if remuxer.frames_written != demuxer.frames:
+                raise ProcessingError(
+                    f"internal error: {demuxer.frames} frames decoded but {remuxer.frames_written} written"
+                )
+    finally:
+        bar.close()
+    wall = time.perf_counter() - t_start
+    report: dict[str, Any] = {
+        "input": str(src),
+        "output": str(dst),
+        "pipeline": config.name,
+        "frames": remuxer.frames_written,
+        "frames_lost": demuxer.frames_lost,
+        "duration_s": info.duration_s,
+        "input_video": {"width": info.video.width, "height": info.video.height, "pix_fmt": info.video.pix_fmt,
+                        "variable_frame_rate": info.video.variable_frame_rate, "colour": info.video.colour_tags()},
+        "output_video": {"size": remuxer.output_size, "codec": config.encode.codec, "pix_fmt": remuxer.pix_fmt,
+                         "crf": config.encode.crf, "preset": config.encode.preset},
+        "streams": [p.describe() for p in plans],
+        "wall_s": round(wall, 3),
+        "fps": round(remuxer.frames_written / wall, 3) if wall > 0 else None,
+        "stages": {name: t.as_dict() for name, t in graph.timings.items()},
+        "stage_summaries": {s.name: s.summary() for s in enhancer.stages},
+        "scenes": _scenes(enhancer.stages),
+        "cache": {"hits": 0, "misses": 0, "note": "the scene-level prefix token cache is not built yet"},
+        "degradation": _degradation(enhancer.stages),
+        "versions": versions(),
+    }
+    if report_path:
+        write_report(report, report_path)
+    lost = demuxer.frames_lost
+    if lost and not ignore_errors:
+        raise CorruptInputError(
+            f"{lost} of {demuxer.packets} frames of {src.name} were lost to damaged data; {dst.name} holds the "
+            f"{remuxer.frames_written} that decoded (pass --ignore-errors to accept this)",
+            frames_lost=lost,
+        )
+    return report
+
+
+def _scenes(stages: list[Stage]) -> Any:
+    for stage in stages:
+        scenes = stage.summary().get("scenes")
+        if scenes is not None:
+            return scenes
+    return None
+
+
+def _degradation(stages: list[Stage]) -> Any:
+    for stage in stages:
+        summary = stage.summary().get("degradation")
+        if summary is not None:
+            return summary
+    return None
