@@ -75,7 +75,7 @@ def _resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def zoom_clip(img: np.ndarray, n: int = 16, size: tuple[int, int] = (192, 256), rate: float = 1.03) -> Clip:
-    """A zoom-in about the centre: frame ``t`` shows a window ``rate**t`` times smaller, resized to ``size``."""
+    """A zoom-in about the centre: frame ``t`` shows a window ``rate**t`` times smaller, resized."""
     H, W = img.shape[:2]
     base = min(H / size[0], W / size[1])  # the widest window of the frame's aspect that fits
     zooms = [rate**t for t in range(n)]
@@ -118,7 +118,7 @@ def object_clip(
 def cut_clip(
     img_a: np.ndarray, img_b: np.ndarray, n: int = 16, size: tuple[int, int] = (192, 256), cut_at: int = 8
 ) -> Clip:
-    """Two panning shots joined by a hard cut: frames ``[0, cut_at)`` from ``img_a``, the rest from ``img_b``."""
+    """Two panning shots joined by a hard cut: frames ``[0, cut_at)`` from ``img_a``, then ``img_b``."""
     a = pan_clip(img_a, cut_at, size, (0, 2))
     b = pan_clip(img_b, n - cut_at, size, (1, 0))
     return Clip("cut", a.frames + b.frames, motion="cut", truth={"cuts": [cut_at]})
@@ -139,7 +139,7 @@ def flash_clip(
 def static_noise_clip(
     img: np.ndarray, n: int = 16, size: tuple[int, int] = (192, 256), sigma: float = 4.0, seed: int = 0
 ) -> Clip:
-    """A tripod shot with fresh Gaussian sensor noise (std ``sigma``/255) each frame; truth holds the clean one."""
+    """A tripod shot with fresh Gaussian sensor noise (std ``sigma``/255) each frame; truth: the clean one."""
     clean = _crop(img, 0, 0, size)
     rng = np.random.default_rng(seed)
     frames = [
