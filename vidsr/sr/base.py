@@ -65,3 +65,4 @@ def _load_builtin_models() -> None:
     """Import the modules that register the shipped models (kept lazy so importing vidsr stays light)."""
     import vidsr.sr.classical  # noqa: F401
     import vidsr.sr.lanczos  # noqa: F401
+    import vidsr.sr.cnn  # noqa: F401

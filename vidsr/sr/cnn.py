@@ -1,0 +1,54 @@
+"""The trained compact CNN (``vidsr.models.cnn``) registered as SR model ``cnn``, weights from the package."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from vidsr.models.cnn import CompactSR, load_weights
+from vidsr.sr.base import register_model
+
+__all__ = ["CNN", "weights_path", "shipped_scales"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+def weights_path(scale: int) -> Path:
+    return WEIGHTS_DIR / f"cnn_x{scale}.safetensors"
+
+
+def shipped_scales() -> tuple[int, ...]:
+    """The scales that have a weights file in the package."""
+    return tuple(s for s in (2, 3, 4) if weights_path(s).exists())
+
+
+@lru_cache(maxsize=4)
+def _load(scale: int) -> CompactSR:
+    """Read a weights file once per process; every model instance shares the fp32 CPU copy."""
+    return load_weights(weights_path(scale), "cpu")
+
+
+class CNN:
+    """fp32 inference (bf16 is far slower on CPUs without AMX; on GPU the caller may cast the module)."""
+
+    def __init__(self, scale: int, device: torch.device) -> None:
+        self.name = "cnn"
+        self.scale = scale
+        self.device = device
+        base = _load(scale)
+        self.net = base if device.type == "cpu" else CompactSR(base.cfg).to(device).eval()
+        if device.type != "cpu":
+            self.net.load_state_dict(base.state_dict())
+        # even, so that tile crops keep the pixel-unshuffle phase of the whole frame
+        self.context = base.cfg.receptive_radius + base.cfg.receptive_radius % 2
+
+    @torch.inference_mode()
+    def __call__(self, x_BCHW: torch.Tensor) -> torch.Tensor:
+        return self.net(x_BCHW.float()).clamp_(0.0, 1.0)
+
+
+@register_model("cnn", scales=shipped_scales())
+def _cnn(scale: int, device: torch.device) -> CNN:
+    return CNN(scale, device)
