@@ -64,5 +64,5 @@ def build_model(name: str, scale: int, device: torch.device) -> SuperResolver:
 def _load_builtin_models() -> None:
     """Import the modules that register the shipped models (kept lazy so importing vidsr stays light)."""
     import vidsr.sr.classical  # noqa: F401
-    import vidsr.sr.lanczos  # noqa: F401
     import vidsr.sr.cnn  # noqa: F401
+    import vidsr.sr.lanczos  # noqa: F401
