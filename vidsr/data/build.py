@@ -158,17 +158,20 @@ def _skimage_entries(out: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def build(out: Path, cache: Path | None = None, with_palapeli: bool = True) -> dict[str, Any]:
+def build(
+    out: Path, cache: Path | None = None, with_palapeli: bool = True, with_debian: bool = True
+) -> dict[str, Any]:
     """Gather the training and evaluation photographs into ``out`` and write ``out/manifest.json``.
 
-    Deterministic: fixed file lists, byte copies, entries sorted by split and name.
+    Deterministic: fixed file lists, byte copies, entries sorted by split and name. ``with_debian=False``
+    skips the Debian packages (no training set; for tests and machines without apt).
     """
     out = Path(out)
     cache = Path(cache) if cache else out / "cache"
     entries: list[dict[str, Any]] = []
-    for src in TRAIN_DEBS:
+    for src in TRAIN_DEBS if with_debian else ():
         entries += _deb_entries(src, cache, out)
-    if with_palapeli:
+    if with_palapeli and with_debian:
         for src in EVAL_DEBS:
             entries += _deb_entries(src, cache, out)
     entries += _skimage_entries(out)
