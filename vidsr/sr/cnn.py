@@ -31,7 +31,13 @@ def _load(scale: int) -> CompactSR:
 
 
 class CNN:
-    """fp32 inference (bf16 is far slower on CPUs without AMX; on GPU the caller may cast the module)."""
+    """fp32 inference (bf16 is far slower on CPUs without AMX; on GPU the caller may cast the module).
+
+    Tiled output equals whole-frame output exactly when tile crops start on even pixels (even frame
+    sizes, even tile and overlap: every real video, since yuv420p needs even sizes); on odd-sized
+    frames the last tile row/column sees a shifted pixel-unshuffle phase and differs slightly, inside
+    the cross-faded overlap.
+    """
 
     def __init__(self, scale: int, device: torch.device) -> None:
         self.name = "cnn"
