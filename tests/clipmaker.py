@@ -70,8 +70,7 @@ def make_clip(path: Path, spec: ClipSpec | None = None) -> Path:
         v.codec_context.time_base = spec.time_base
         opts = {"preset": "ultrafast", **spec.options} if spec.codec.startswith("libx26") else dict(spec.options)
         if spec.codec == "libx265":
-            opts["x265-params"] = opts.get("x265-params", "") + ("" if "log-level" in opts.get("x265-params", "") else ":log-level=error")
-            opts["x265-params"] = opts["x265-params"].lstrip(":")
+            opts["x265-params"] = ":".join(x for x in (opts.get("x265-params"), "log-level=error") if x)
         v.options = opts
         for key, value in spec.colour.items():
             setattr(v.codec_context, key, value)
@@ -95,8 +94,8 @@ def make_clip(path: Path, spec: ClipSpec | None = None) -> Path:
                 frame = av.VideoFrame.from_ndarray(img16, format="rgb48le")
             else:
                 frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame = frame.reformat(format=spec.pix_fmt,
-                                   dst_colorspace=spec.colour.get("colorspace") if spec.colour.get("colorspace") not in (None, 2) else None,
+            space = spec.colour.get("colorspace")
+            frame = frame.reformat(format=spec.pix_fmt, dst_colorspace=space if space not in (None, 2) else None,
                                    dst_color_range=spec.colour.get("color_range") or None)
             frame.pts, frame.time_base = t, spec.time_base
             out.mux(v.encode(frame))

@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("input", metavar="INPUT", help="video file to enhance (never modified)")
-    run.add_argument("output", metavar="OUTPUT", help="file to write; its extension picks the container (.mp4, .mkv, .mov)")
+    run.add_argument("output", metavar="OUTPUT",
+                     help="file to write; its extension picks the container (.mp4, .mkv, .mov)")
     run.add_argument("--scale", type=int, default=None, metavar="{2,4}",
                      help="upscaling factor (default: the pipeline's, 2)")
     run.add_argument("--pipeline", default="default", metavar="NAME",
@@ -65,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--codec", default=None, metavar="ENCODER",
                      help="video encoder: libx264 (default), libx265, libsvtav1, libvpx-vp9, ...")
     run.add_argument("--crf", type=int, default=None, help="encoder constant rate factor, lower is better (default 18)")
-    run.add_argument("--preset", default=None, help="encoder speed preset, e.g. veryfast, medium, slow (default: medium)")
+    run.add_argument("--preset", default=None,
+                     help="encoder speed preset, e.g. veryfast, medium, slow (default: the pipeline's, medium)")
     run.add_argument("--pix-fmt", default=None, metavar="FMT",
                      help="output pixel format (default: the source's, so 10-bit stays 10-bit)")
     run.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
@@ -88,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--json", action="store_true", help="print JSON for machines")
     probe.add_argument("--output-name", default="out.mp4", metavar="NAME",
                        help="the output name whose container decides what can be stream-copied (default out.mp4)")
-    probe.add_argument("--analyze", action="store_true", help="also run degrade-analysis and print the per-scene summary")
+    probe.add_argument("--analyze", action="store_true",
+                       help="also run degrade-analysis and print the per-scene summary")
     return parser
 
 

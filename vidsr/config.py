@@ -183,6 +183,9 @@ def load_pipeline(name_or_path: str = "default") -> PipelineConfig:
 
     for i, stage in enumerate(config.stages):
         validate_stage(stage, where=f"{path.name}.stages[{i}]")
+    names = [s.name for s in config.stages]
+    if len(set(names)) != len(names) or {"demux", "remux"} & set(names):
+        raise ConfigError(f"{path.name}.stages: stage names must be unique and not demux/remux, got {names}")
     if config.queue_size < 1:
         raise ConfigError(f"{path.name}.queue_size: must be at least 1")
     return config

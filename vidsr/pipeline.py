@@ -178,7 +178,7 @@ def enhance(
         if plan.action != "copy":
             warn(plan.describe())
     demuxer = Demuxer(src, info, config.decode)
-    remuxer = Remuxer(dst, src, info, config.encode, plans)
+    remuxer = Remuxer(dst, src, info, config.encode, plans, name=str(dst))
     bar = Progress(info.video.frames, enabled=progress)
     graph = Graph(source=demuxer, stages=enhancer.stages, queue_size=config.queue_size)
     try:
@@ -198,6 +198,7 @@ def enhance(
         "pipeline": config.name,
         "frames": remuxer.frames_written,
         "frames_lost": demuxer.frames_lost,
+        "frames_damaged": demuxer.frames_corrupt,
         "duration_s": info.duration_s,
         "input_video": {"width": info.video.width, "height": info.video.height, "pix_fmt": info.video.pix_fmt,
                         "variable_frame_rate": info.video.variable_frame_rate, "colour": info.video.colour_tags()},
@@ -215,11 +216,12 @@ def enhance(
     }
     if report_path:
         write_report(report, report_path)
-    lost = demuxer.frames_lost
-    if lost and not ignore_errors:
+    lost, damaged = demuxer.frames_lost, demuxer.frames_corrupt
+    if (lost or damaged) and not ignore_errors:
+        what = " and ".join(x for x in (f"{lost} lost" if lost else "", f"{damaged} damaged" if damaged else "") if x)
         raise CorruptInputError(
-            f"{lost} of {demuxer.packets} frames of {src.name} were lost to damaged data; {dst.name} holds the "
-            f"{remuxer.frames_written} that decoded (pass --ignore-errors to accept this)",
+            f"{src.name} has damaged data: {what} of {demuxer.packets} frames; {dst.name} was written with the "
+            f"{remuxer.frames_written} that decoded (pass --ignore-errors to accept this and exit 0)",
             frames_lost=lost,
         )
     return report

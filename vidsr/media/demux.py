@@ -9,7 +9,7 @@ import av
 
 from vidsr.config import DecodeConfig
 from vidsr.frame import Frame
-from vidsr.media.probe import MediaInfo, open_input
+from vidsr.media.probe import EXACT_COLOUR, MediaInfo, open_input
 
 __all__ = ["Demuxer"]
 
@@ -23,7 +23,12 @@ class Demuxer:
     """
 
     def __init__(
-        self, path: Path, info: MediaInfo, decode: DecodeConfig, start_pts: int | None = None, end_pts: int | None = None
+        self,
+        path: Path,
+        info: MediaInfo,
+        decode: DecodeConfig,
+        start_pts: int | None = None,
+        end_pts: int | None = None,
     ) -> None:
         """``start_pts``/``end_pts`` (video time base) select the segment ``[start, end)``, for scale-out:
         decoding seeks to the keyframe at or before ``start_pts`` and drops frames outside the range."""
@@ -39,8 +44,8 @@ class Demuxer:
 
     @property
     def frames_lost(self) -> int:
-        """Video packets that produced no frame (decode errors, or data the decoder had to drop)."""
-        return max(self.packets - self.frames, 0) + self.frames_corrupt
+        """Frames the file should hold that could not be decoded (damaged or missing data)."""
+        return max(self.packets - self.frames, 0)
 
     def __call__(self) -> Iterator[Frame]:
         v = self.info.video
@@ -70,7 +75,8 @@ class Demuxer:
                     if frame.is_corrupt:
                         self.frames_corrupt += 1
                     image = frame.to_ndarray(
-                        format=rgb, src_colorspace=colorspace, src_color_range=src_range, dst_color_range=2
+                        format=rgb, src_colorspace=colorspace, src_color_range=src_range, dst_color_range=2,
+                        interpolation=EXACT_COLOUR,
                     )
                     yield Frame(
                         image=image,
@@ -80,6 +86,9 @@ class Demuxer:
                         metadata={"key_frame": bool(frame.key_frame), "corrupt": bool(frame.is_corrupt)},
                     )
                     self.frames += 1
+            if self.start_pts is None and self.end_pts is None:
+                # a truncated file ends early without an error: the container's index says how many frames it had
+                self.packets = max(self.packets, self.info.video.frames)
 
     @property
     def _reorder(self) -> int:

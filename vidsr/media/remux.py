@@ -17,7 +17,7 @@ import numpy as np
 from vidsr.config import EncodeConfig
 from vidsr.errors import OutputError, UsageError
 from vidsr.frame import Frame
-from vidsr.media.probe import MediaInfo
+from vidsr.media.probe import EXACT_COLOUR, MediaInfo
 from vidsr.media.streams import SidePlan, SideStreams, clean_metadata
 
 __all__ = ["Remuxer", "choose_pix_fmt", "check_codec"]
@@ -47,7 +47,8 @@ def choose_pix_fmt(codec: str, source_pix_fmt: str, requested: str | None) -> st
     supported = [f.name for f in (check_codec(codec).video_formats or [])]
     if requested:
         if supported and requested not in supported:
-            raise UsageError(f"encoder {codec} does not take pixel format {requested} (it takes {', '.join(supported)})")
+            takes = ", ".join(supported)
+            raise UsageError(f"encoder {codec} does not take pixel format {requested} (it takes {takes})")
         return requested
     src = _FULL_RANGE_ALIASES.get(source_pix_fmt, source_pix_fmt)
     if not supported or src in supported:
@@ -67,10 +68,19 @@ def choose_pix_fmt(codec: str, source_pix_fmt: str, requested: str | None) -> st
 class Remuxer:
     """The sink of the graph: ``remuxer(frames)`` writes the whole output to ``path`` and closes it."""
 
-    def __init__(self, path: Path, src: Path, info: MediaInfo, encode: EncodeConfig, side: list[SidePlan]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        src: Path,
+        info: MediaInfo,
+        encode: EncodeConfig,
+        side: list[SidePlan],
+        name: str | None = None,
+    ) -> None:
         """``side`` lists what to do with the other streams; an empty list writes the video alone (a segment
         of a scale-out job, whose audio the driver copies once when it joins the segments)."""
         self.path = path
+        self.name = name or path.name  # what errors call the output (the user's name, not the temporary one)
         self.src = src
         self.info = info
         self.encode = encode
@@ -117,6 +127,7 @@ class Remuxer:
             format=self.pix_fmt,
             dst_colorspace=v.colorspace if v.colorspace not in (0, 2) else None,
             dst_color_range=2 if v.pix_fmt in _FULL_RANGE_ALIASES or v.color_range == 2 else 1,
+            interpolation=EXACT_COLOUR,
         )
         out.pts = frame.pts
         out.time_base = frame.time_base
@@ -127,9 +138,9 @@ class Remuxer:
             self._write(frames)
         except av.FFmpegError as err:
             reason = " ".join((getattr(err, "strerror", None) or str(err)).split())
-            raise OutputError(f"writing {self.path.name} failed: {reason}") from None
+            raise OutputError(f"writing {self.name} failed: {reason}") from None
         except OSError as err:
-            raise OutputError(f"writing {self.path.name} failed: {err.strerror or err}") from None
+            raise OutputError(f"writing {self.name} failed: {err.strerror or err}") from None
 
     def _write(self, frames: Iterator[Frame]) -> None:
         with av.open(str(self.path), "w") as out:

@@ -71,6 +71,17 @@ def _fallback_audio(out_name: str, preferred: str) -> str | None:
     return None
 
 
+_DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+def _named_layout(stream: av.AudioStream) -> str:
+    """Encoders refuse an unordered "N channels" layout; give them the usual one for that count."""
+    layout = stream.codec_context.layout
+    if layout is not None and not layout.name.endswith("channels"):
+        return layout.name
+    return _DEFAULT_LAYOUTS.get(stream.codec_context.channels, "stereo")
+
+
 def plan_side_streams(src: str | Path, video_index: int, out_name: str, audio_fallback: str) -> list[SidePlan]:
     """What remux will do with every stream other than the enhanced video."""
     plans = []
@@ -111,8 +122,10 @@ class SideStreams:
             if plan.action == "copy":
                 o = out.add_stream_from_template(s)
             else:
-                o = out.add_stream(plan.target_codec, rate=s.codec_context.sample_rate)
-                o.codec_context.layout = s.codec_context.layout
+                o = out.add_stream(plan.target_codec, rate=s.codec_context.sample_rate, layout=_named_layout(s))
+                formats = av.Codec(plan.target_codec, "w").audio_formats or []
+                if formats:  # the encoder's native sample format; PyAV resamples into it
+                    o.codec_context.format = formats[0]
             o.metadata.update(clean_metadata(dict(s.metadata)))
             o.disposition = s.disposition
             self._map[s.index] = o

@@ -1,0 +1,166 @@
+"""Media correctness: every frame once with its own timestamp, audio bytes untouched, depth, colour,
+rotation, odd sizes, subtitles and metadata kept. Clips are real H.264/H.265 encodes of real photos."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from clipmaker import decoded_times, packet_bytes
+
+import vidsr
+
+
+def _enhance(src: Path, dst: Path, **kw: object) -> dict:
+    kw.setdefault("preset", "ultrafast")
+    return vidsr.enhance(src, dst, **kw)  # type: ignore[arg-type]
+
+
+def test_frames_timestamps_audio_and_size(clip, tmp_path: Path) -> None:
+    src = clip("in.mp4", frames=15, width=96, height=64, metadata={"title": "a pan", "comment": "kept?"},
+               stream_language="deu")
+    dst = tmp_path / "out.mp4"
+    report = _enhance(src, dst, scale=2)
+    assert report["frames"] == 15
+    assert decoded_times(dst) == decoded_times(src)
+    assert packet_bytes(dst, "audio") == packet_bytes(src, "audio")  # stream copy, byte for byte
+    with av.open(str(dst)) as c:
+        v = c.streams.video[0]
+        assert (v.width, v.height) == (192, 128)
+        assert c.metadata.get("title") == "a pan" and c.metadata.get("comment") == "kept?"
+        assert v.metadata.get("language") == "deu"
+        assert c.streams.audio[0].metadata.get("language") == "eng"
+
+
+def test_x4_output_matches_bicubic_of_decoded_input(clip, tmp_path: Path) -> None:
+    """The pixels are the model's output (not a stale or shifted frame): compare frame 5 with a direct
+    bicubic of the decoded input; the margin is x264's CRF-10 noise."""
+    import torch
+
+    from vidsr.sr.base import build_model
+
+    src = clip("in.mp4", frames=8)
+    dst = tmp_path / "out.mp4"
+    _enhance(src, dst, scale=4, crf=10)
+    with av.open(str(src)) as c:
+        lq = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][5]
+    with av.open(str(dst)) as c:
+        out = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][5].astype(np.float32)
+    model = build_model("bicubic", 4, torch.device("cpu"))
+    ref = model(torch.from_numpy(lq).permute(2, 0, 1)[None].float() / 255)[0].permute(1, 2, 0).numpy() * 255
+    psnr = 10 * np.log10(255**2 / np.mean((out - ref) ** 2))
+    assert psnr > 38, psnr
+
+
+def test_variable_frame_rate_stays_variable(clip, tmp_path: Path) -> None:
+    pts = [0, 512, 1024, 2560, 3072, 3200, 5120, 5632, 8192, 8704]  # irregular gaps, time base 1/12800
+    src = clip("vfr.mp4", frames=len(pts), pts=pts, audio=None)
+    assert vidsr.media.probe.probe(src).video.variable_frame_rate  # type: ignore[attr-defined]
+    dst = tmp_path / "out.mp4"
+    _enhance(src, dst)
+    assert decoded_times(dst) == decoded_times(src) == [round(p / 12800, 6) for p in pts]
+
+
+def test_ten_bit_stays_ten_bit_with_sixteen_bit_precision(clip, tmp_path: Path) -> None:
+    src = clip("deep.mp4", frames=6, pix_fmt="yuv420p10le", audio=None,
+               colour={"color_range": 1, "colorspace": 1, "color_primaries": 1, "color_trc": 1})
+    dst = tmp_path / "out.mp4"
+    _enhance(src, dst)
+    with av.open(str(dst)) as c:
+        frame = next(c.decode(video=0))
+        assert c.streams.video[0].codec_context.pix_fmt == "yuv420p10le"
+        y = frame.to_ndarray()[: frame.height]  # the 10-bit luma plane
+    # values carried through 8 bits would land on multiples of 4 in 10-bit code values
+    assert np.mean(y % 4 != 0) > 0.5
+
+
+def test_hdr10_tags_survive_with_x265(clip, tmp_path: Path) -> None:
+    hdr = {"color_range": 1, "colorspace": 9, "color_primaries": 9, "color_trc": 16}
+    src = clip("hdr.mp4", frames=4, codec="libx265", pix_fmt="yuv420p10le", audio=None, colour=hdr)
+    dst = tmp_path / "out.mp4"
+    _enhance(src, dst, codec="libx265")
+    info = vidsr.media.probe.probe(dst)  # type: ignore[attr-defined]
+    assert info.video.pix_fmt == "yuv420p10le"
+    assert (info.video.color_range, info.video.colorspace, info.video.color_primaries, info.video.color_trc) == (
+        1, 9, 9, 16)
+    assert info.video.hdr == "HDR10 (PQ)"
+
+
+def test_colour_tags_and_no_colour_shift(clip, tmp_path: Path) -> None:
+    """BT.709 tv-range in, BT.709 tv-range out, and the mean colour of the output equals the input's."""
+    tags = {"color_range": 1, "colorspace": 1, "color_primaries": 1, "color_trc": 1}
+    src = clip("bt709.mp4", frames=4, audio=None, colour=tags, options={"crf": "8"})
+    dst = tmp_path / "out.mp4"
+    _enhance(src, dst, crf=8)
+    info = vidsr.media.probe.probe(dst)  # type: ignore[attr-defined]
+    assert (info.video.color_range, info.video.colorspace, info.video.color_primaries, info.video.color_trc) == (
+        1, 1, 1, 1)
+    with av.open(str(src)) as a, av.open(str(dst)) as b:
+        fa = next(a.decode(video=0)).to_ndarray(format="rgb24", src_colorspace=1, src_color_range=1)
+        fb = next(b.decode(video=0)).to_ndarray(format="rgb24", src_colorspace=1, src_color_range=1)
+    # per-channel mean within one 8-bit level: no matrix or range mix-up (those shift by 3-20 levels)
+    diff = np.abs(fa.reshape(-1, 3).mean(0) - fb.reshape(-1, 3).mean(0))
+    assert diff.max() < 1.0, diff
+
+
+@pytest.mark.parametrize("degrees", [90, -90])
+def test_rotation_kept(clip, tmp_path: Path, degrees: int) -> None:
+    src = clip("rot.mp4", frames=3, audio=None, rotation=degrees)
+    dst = tmp_path / "out.mp4"
+    _enhance(src, dst)
+    with av.open(str(dst)) as c:
+        assert next(c.decode(video=0)).rotation == degrees
+
+
+def test_odd_size(clip, tmp_path: Path) -> None:
+    src = clip("odd.mp4", frames=4, width=61, height=35, pix_fmt="yuv444p", audio=None)
+    dst = tmp_path / "out.mp4"
+    _enhance(src, dst, scale=2)
+    with av.open(str(dst)) as c:
+        v = c.streams.video[0]
+        assert (v.width, v.height, v.codec_context.pix_fmt) == (122, 70, "yuv444p")
+        assert sum(1 for _ in c.decode(video=0)) == 4
+
+
+def test_subtitles_copied_into_matroska(clip, tmp_path: Path) -> None:
+    cues = [(0.0, 0.2, "first line"), (0.24, 0.4, "second line")]
+    src = clip("subs.mkv", frames=10, subtitles=cues)
+    dst = tmp_path / "out.mkv"
+    _enhance(src, dst)
+    assert packet_bytes(dst, "subtitle") == packet_bytes(src, "subtitle") == [b"first line", b"second line"]
+    assert packet_bytes(dst, "audio") == packet_bytes(src, "audio")
+    with av.open(str(dst)) as c:
+        assert c.streams.subtitles[0].metadata.get("language") == "fra"
+
+
+def test_subtitles_mp4_cannot_hold_are_dropped_with_a_warning(clip, tmp_path: Path) -> None:
+    src = clip("subs.mkv", frames=6, subtitles=[(0.0, 0.1, "hi")])
+    warnings: list[str] = []
+    _enhance(src, tmp_path / "out.mp4", warn=warnings.append)
+    assert any("subtitle" in w and "dropped" in w for w in warnings), warnings
+
+
+def test_audio_the_container_refuses_is_transcoded_with_a_warning(clip, tmp_path: Path) -> None:
+    src = clip("pcm.mkv", frames=10, audio="pcm_u8")
+    dst = tmp_path / "out.mp4"
+    warnings: list[str] = []
+    report = _enhance(src, dst, warn=warnings.append)
+    assert any("transcode to aac" in w for w in warnings), warnings
+    assert any("transcode" in s for s in report["streams"])
+    with av.open(str(dst)) as c:
+        a = c.streams.audio[0]
+        assert a.codec_context.name == "aac"
+        assert float(a.duration * a.time_base) == pytest.approx(10 / 25, abs=0.05)
+
+
+def test_timestamps_are_source_timestamps_not_renumbered(clip, tmp_path: Path) -> None:
+    """A clip starting at t = 2 s keeps its start (no rebasing to zero)."""
+    src = clip("late.mp4", frames=5, audio=None, pts=[25600 + 512 * i for i in range(5)])
+    dst = tmp_path / "out.mp4"
+    _enhance(src, dst)
+    assert decoded_times(dst)[0] == pytest.approx(2.0)
+    assert decoded_times(dst) == decoded_times(src)
+    assert Fraction(1, 12800) == vidsr.media.probe.probe(dst).video.time_base  # type: ignore[attr-defined]
