@@ -1,0 +1,175 @@
+"""Segments for scale-out: cut points at the source's keyframes, and the lossless join of encoded segments.
+
+Each segment is decoded, enhanced and encoded on its own (by a Ray actor); every segment's encoder
+starts with an IDR frame and never sees another segment's frames, so no reference crosses a join and
+the encoded segments concatenate by copying packets: no re-encode at the joins. Audio, subtitles and
+data are copied from the source once, by the join, exactly as the single-process remux copies them.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from vidsr.errors import OutputError, ProcessingError
+from vidsr.media.probe import MediaInfo, open_input
+from vidsr.media.streams import SidePlan, SideStreams, clean_metadata
+
+__all__ = ["SegmentConfig", "Segment", "plan_segments", "join_segments", "segment_file_suffix"]
+
+
+@dataclass
+class SegmentConfig:
+    """How long segments are: about ``seconds``, never shorter than ``min_seconds`` (the last may be merged
+    into its neighbour) and cut before ``max_seconds`` even where the source has no keyframe there."""
+
+    seconds: float = 30.0
+    min_seconds: float = 10.0
+    max_seconds: float = 60.0
+    scene_snap_seconds: float = 5.0  # a keyframe this close to a scene cut wins over the one nearest the target
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_seconds <= self.seconds <= self.max_seconds:
+            raise ValueError(
+                f"segment lengths must satisfy 0 < min ({self.min_seconds}) <= seconds ({self.seconds}) "
+                f"<= max ({self.max_seconds})"
+            )
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames with ``start_pts <= pts < end_pts`` (video time base); None means the start or end of the file."""
+
+    index: int
+    start_pts: int | None
+    end_pts: int | None
+    frames: int
+    start_s: float
+    end_s: float
+    at_keyframe: bool  # False where a long GOP forced a cut between keyframes (decode starts earlier)
+
+    @property
+    def name(self) -> str:
+        return f"segment {self.index} ({self.start_s:.2f}-{self.end_s:.2f} s)"
+
+
+def _scan(path: str | Path) -> tuple[list[int], set[int], Fraction]:
+    """Sorted presentation timestamps of the video packets, the subset that are keyframes, and the time base."""
+    with open_input(path) as container:
+        stream = container.streams.video[0]
+        pts: list[int] = []
+        keys: set[int] = set()
+        try:
+            for packet in container.demux(stream):
+                if packet.size and packet.pts is not None:
+                    pts.append(packet.pts)
+                    if packet.is_keyframe:
+                        keys.add(packet.pts)
+        except av.FFmpegError:
+            pass  # a damaged tail: plan what could be read, the segment's demuxer counts the loss
+        return sorted(pts), keys, stream.time_base
+
+
+def plan_segments(
+    path: str | Path, info: MediaInfo, config: SegmentConfig, scene_cuts: Sequence[float] = ()
+) -> list[Segment]:
+    """Cut the video into segments at keyframes, near scene cuts when there are any (times in seconds).
+
+    A source with too few keyframes is still cut at ``max_seconds`` on the frame nearest the target:
+    decoding that segment then starts at the keyframe before it and drops the frames before its start.
+    """
+    pts, keys, tb = _scan(path)
+    if not pts:
+        raise ProcessingError(f"no video packets with timestamps in {Path(path).name}; nothing to segment")
+    step = (pts[-1] - pts[0]) / max(len(pts) - 1, 1)
+    end_time = float((pts[-1] + step) * tb)
+
+    def t(p: int) -> float:
+        return float(p * tb)
+
+    key_list = sorted(keys)
+    cuts: list[tuple[int, bool]] = []
+    start = pts[0]
+    while end_time - t(start) >= config.seconds + config.min_seconds:
+        lo, hi, target = t(start) + config.min_seconds, t(start) + config.max_seconds, t(start) + config.seconds
+        window = [k for k in key_list[bisect.bisect_right(key_list, start):] if lo <= t(k) <= hi]
+        snapped = [k for k in window for s in scene_cuts if abs(t(k) - s) <= config.scene_snap_seconds]
+        if snapped:
+            cut, at_key = min(snapped, key=lambda k: min(abs(t(k) - s) for s in scene_cuts)), True
+        elif window:
+            cut, at_key = min(window, key=lambda k: abs(t(k) - target)), True
+        else:
+            cut = min(pts[bisect.bisect_right(pts, start):], key=lambda p: abs(t(p) - target))
+            at_key = cut in keys
+        if end_time - t(cut) < config.min_seconds:
+            break  # the rest would be too short to pay for an actor call: it stays with this segment
+        cuts.append((cut, at_key))
+        start = cut
+
+    bounds: list[tuple[int | None, bool]] = [(None, True), *cuts]
+    segments = []
+    for i, (begin, at_key) in enumerate(bounds):
+        finish = bounds[i + 1][0] if i + 1 < len(bounds) else None
+        lo_i = 0 if begin is None else bisect.bisect_left(pts, begin)
+        hi_i = len(pts) if finish is None else bisect.bisect_left(pts, finish)
+        segments.append(Segment(
+            index=i,
+            start_pts=begin,
+            end_pts=finish,
+            frames=hi_i - lo_i,
+            start_s=round(t(pts[0] if begin is None else begin), 6),
+            end_s=round(end_time if finish is None else t(finish), 6),
+            at_keyframe=at_key,
+        ))
+    return segments
+
+
+def join_segments(parts: Sequence[Path], src: Path, dst: Path, info: MediaInfo, side: list[SidePlan]) -> int:
+    """Write ``dst`` from the encoded segment files in order plus the source's other streams; return the
+    number of video packets written.
+
+    Packets keep the timestamps the segments' encoders gave them (the source's own pts, in the source's
+    time base), so the joined file's timing is the single-process file's timing.
+    """
+    if not parts:
+        raise ProcessingError("no segments to join")
+    packets = 0
+    try:
+        with av.open(str(dst), "w") as out:
+            out.metadata.update(clean_metadata(info.metadata))
+            with av.open(str(parts[0])) as first:
+                template = first.streams.video[0]
+                video = out.add_stream_from_template(template)
+                video.time_base = template.time_base
+                video.metadata.update(clean_metadata(dict(template.metadata)))
+            if info.video.rotation:
+                video.set_display_rotation(info.video.rotation)
+            copier = SideStreams(src, side, out)
+            try:
+                for part in parts:
+                    with av.open(str(part)) as seg:
+                        for packet in seg.demux(seg.streams.video[0]):
+                            if packet.dts is None and packet.size == 0:
+                                continue  # the demuxer's end-of-stream marker
+                            copier.write_until(float(packet.dts * packet.time_base) + 0.25)
+                            packet.stream = video
+                            out.mux(packet)
+                            packets += 1
+                copier.finish()
+            finally:
+                copier.close()
+    except av.FFmpegError as err:
+        reason = " ".join((getattr(err, "strerror", None) or str(err)).split())
+        raise OutputError(f"joining segments into {dst.name} failed: {reason}") from None
+    return packets
+
+
+def segment_file_suffix(output: Path) -> str:
+    """Segments are written in the output's own container, so their packets need no conversion to join."""
+    return output.suffix or ".mkv"
+

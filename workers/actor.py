@@ -1,0 +1,135 @@
+"""The Ray actor: holds one built pipeline (the model loaded once) and enhances one segment per call.
+
+A call decodes its segment's frame range, runs the stages, encodes video only (closed GOPs: the
+encoder starts fresh with an IDR frame) and returns the encoded bytes through the object store,
+never decoded frames, so what crosses the network is about the size of the output.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+import torch
+
+from vidsr.config import PipelineConfig
+from vidsr.errors import InputError
+from vidsr.graph import Graph
+from vidsr.media.demux import Demuxer
+from vidsr.media.probe import MediaInfo
+from vidsr.media.remux import Remuxer
+from vidsr.media.segments import Segment
+from vidsr.pipeline import Enhancer
+from workers.inputs import fingerprint, materialize
+
+__all__ = ["SegmentTask", "SegmentResult", "SegmentWorker"]
+
+
+@dataclass
+class SegmentTask:
+    """One unit of work. ``input_chunks`` (set when the input is shipped) are refs nested in the task,
+    so Ray does not fetch them unless the actor lacks the file."""
+
+    job: int
+    src: str
+    fingerprint: str
+    info: MediaInfo
+    segment: Segment
+    suffix: str
+    input_chunks: list[ray.ObjectRef] | None = None
+    prefer_local: bool = True
+    attempt: int = 0
+    failures: list[str] = field(default_factory=list)
+    fetch_s: float = 0.0  # driver time spent receiving the result (object store transfer)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.job, self.segment.index
+
+
+@dataclass
+class SegmentResult:
+    job: int
+    index: int
+    data: bytes
+    frames: int
+    frames_lost: int
+    packets: int
+    wall_s: float
+    actor: str
+    node: str
+    output_size: tuple[int, int] | None
+    stages: dict[str, Any]
+    input_via: str  # "path" or "object store"
+
+
+class SegmentWorker:
+    """``ray.remote(SegmentWorker).options(num_gpus=1)`` on GPU clusters, ``num_cpus=N`` on CPU ones."""
+
+    def __init__(self, config: PipelineConfig, cpus: int) -> None:
+        # Ray sets OMP_NUM_THREADS=1 in a one-CPU actor; size torch and FFmpeg to what the actor was given
+        torch.set_num_threads(max(1, cpus))
+        config = copy.deepcopy(config)
+        config.decode.threads = config.decode.threads or cpus
+        config.encode.threads = config.encode.threads or cpus
+        self.enhancer = Enhancer(config)
+        ctx = ray.get_runtime_context()
+        self.node = ctx.get_node_id()
+        self.name = f"actor-{ctx.get_actor_id()[:8]}@{ray.util.get_node_ip_address()}:{os.getpid()}"
+        self.scratch = Path(tempfile.mkdtemp(prefix="vidsr-actor-"))
+        self.inputs: dict[str, Path] = {}
+
+    def ready(self) -> dict[str, Any]:
+        """Returns once ``__init__`` (the model load) is done: the driver hands out work only after this."""
+        sr = self.enhancer.config.stage("sr")
+        return {"actor": self.name, "node": self.node, "pid": os.getpid(), "threads": torch.get_num_threads(),
+                "device": sr.params.get("device") if sr else None,
+                "gpus": ray.get_runtime_context().get_accelerator_ids().get("GPU", [])}
+
+    def process(self, task: SegmentTask) -> SegmentResult:
+        t0 = time.perf_counter()
+        src, via = self._input(task)
+        config = self.enhancer.config
+        out = self.scratch / f"job{task.job}-seg{task.segment.index:05d}{task.suffix}"
+        demuxer = Demuxer(src, task.info, config.decode, task.segment.start_pts, task.segment.end_pts)
+        remuxer = Remuxer(out, src, task.info, config.encode, [])  # video only: the join copies audio once
+        graph = Graph(source=demuxer, stages=self.enhancer.stages, queue_size=config.queue_size)
+        try:
+            graph.run(remuxer)
+            data = out.read_bytes()
+        finally:
+            out.unlink(missing_ok=True)
+        return SegmentResult(
+            job=task.job, index=task.segment.index, data=data, frames=remuxer.frames_written,
+            frames_lost=demuxer.frames_lost, packets=demuxer.packets, wall_s=time.perf_counter() - t0,
+            actor=self.name, node=self.node, output_size=remuxer.output_size,
+            stages={name: t.as_dict() for name, t in graph.timings.items()}, input_via=via,
+        )
+
+    def _input(self, task: SegmentTask) -> tuple[Path, str]:
+        """The driver's path when this node has the same file, else a local copy of the shipped chunks."""
+        if task.fingerprint in self.inputs:
+            return self.inputs[task.fingerprint], "object store"
+        path = Path(task.src)
+        local_ok = task.prefer_local or task.input_chunks is None
+        if local_ok and path.is_file() and fingerprint(path) == task.fingerprint:
+            return path, "path"
+        if task.input_chunks is None:
+            raise InputError(
+                f"{task.src} is not on worker node {ray.util.get_node_ip_address()} (or differs from the driver's); "
+                "put inputs on shared storage or set VIDSR_RAY_SHIP_INPUT=always"
+            )
+        local = materialize(task.input_chunks, self.scratch / f"input-{task.fingerprint}{path.suffix}")
+        self.inputs[task.fingerprint] = local
+        return local, "object store"
+
+    def close(self) -> None:
+        """Remove this actor's scratch files (the driver calls it before letting the actor go)."""
+        shutil.rmtree(self.scratch, ignore_errors=True)

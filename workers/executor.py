@@ -1,0 +1,279 @@
+"""The driver: plan segments for every input, fill the actor pool, keep finished segments, join each output.
+
+Inputs are checked and probed before Ray starts, so a bad input fails with the same one-line error
+as a local run. Only encoded bytes come back to the driver, one segment at a time, and go straight
+to disk, so the driver's memory does not grow with the video's length or the number of inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from vidsr.config import PipelineConfig
+from vidsr.errors import CorruptInputError, Interrupted, UsageError
+from vidsr.media.output import atomic_output, check_paths
+from vidsr.media.probe import MediaInfo, probe
+from vidsr.media.remux import check_codec
+from vidsr.media.segments import Segment, join_segments, plan_segments, segment_file_suffix
+from vidsr.media.streams import SidePlan, plan_side_streams
+from vidsr.pipeline import configure
+from vidsr.progress import Progress
+from vidsr.report import versions, write_report
+from workers.actor import SegmentResult, SegmentTask, SegmentWorker
+from workers.config import RayConfig
+from workers.inputs import fingerprint, ship
+from workers.pool import SegmentPool
+from workers.workdir import WorkDir
+
+__all__ = ["Job", "run_on_ray"]
+
+log = logging.getLogger("vidsr")
+
+
+@dataclass
+class Job:
+    """One input and its output; the rest is filled in while planning."""
+
+    src: Path
+    dst: Path
+    info: MediaInfo | None = None
+    side: list[SidePlan] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    fingerprint: str = ""
+    workdir: WorkDir | None = None
+    records: dict[int, dict[str, Any]] = field(default_factory=dict)
+    resumed: set[int] = field(default_factory=set)
+    report: dict[str, Any] | None = None
+
+    @property
+    def done(self) -> bool:
+        return len(self.records) == len(self.segments)
+
+
+def run_on_ray(
+    jobs: list[Job] | list[tuple[str | Path, str | Path]],
+    *,
+    ray_config: RayConfig | None = None,
+    pipeline: str | PipelineConfig = "default",
+    scale: int | None = None,
+    model: str | None = None,
+    device: str | None = None,
+    codec: str | None = None,
+    crf: int | None = None,
+    preset: str | None = None,
+    pix_fmt: str | None = None,
+    overwrite: bool = False,
+    ignore_errors: bool = False,
+    progress: bool | None = False,
+    report_path: str | Path | None = None,
+    warn: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
+) -> list[dict[str, Any]]:
+    """Enhance every ``(src, dst)`` on Ray and return one report per job (the same keys as
+    :func:`vidsr.pipeline.enhance` plus ``segments`` and ``ray``). Each output appears, atomically, as
+    soon as its own segments are done. ``stop`` ends the run early, keeping finished segments for resume.
+    """
+    t_start = time.perf_counter()
+    warn = warn or log.warning
+    rc = ray_config or RayConfig()
+    config = configure(pipeline, scale=scale, model=model, device=device, codec=codec, crf=crf,
+                       preset=preset, pix_fmt=pix_fmt)
+    check_codec(config.encode.codec)
+    todo = [j if isinstance(j, Job) else Job(Path(j[0]), Path(j[1])) for j in jobs]
+    _plan(todo, config, rc, overwrite, warn)
+
+    started_ray = _connect(rc.address)
+    pool: SegmentPool | None = None
+    total = sum(s.frames for j in todo for s in j.segments)
+    bar = Progress(total, enabled=progress, desc="vidsr ray")
+    bar.update(sum(j.segments[i].frames for j in todo for i in j.resumed))
+    state = _RunState(t_start=t_start)
+    try:
+        for job in todo:
+            if job.done:
+                _finish(job, config, state, rc)
+        tasks = _tasks(todo, rc, state)
+        if tasks:
+            pool = _make_pool(config, rc, len(tasks), state)
+            for task, result in pool.run(tasks):
+                t0 = time.perf_counter()
+                job = todo[task.job]
+                job.workdir.save(task.segment.index, result.data, _record(task, result))
+                job.records[task.segment.index] = _record(task, result)
+                bar.update(task.segment.frames)
+                if job.done:
+                    _finish(job, config, state, rc)
+                state.driver_s += time.perf_counter() - t0 + task.fetch_s
+                state.computed += 1
+                if stop is not None and stop.is_set() and not all(j.done for j in todo):
+                    raise Interrupted("stopped before the end; finished segments are kept for resume")
+            state.actors_lost = pool.actors_lost
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown()
+        if started_ray:
+            ray.shutdown()
+    reports = [j.report for j in todo if j.report is not None]
+    for report in reports:
+        report["ray"]["driver_overhead_s_per_segment"] = (
+            round(state.driver_s / state.computed, 4) if state.computed else None)
+    if report_path:
+        write_report(reports[0] if len(reports) == 1 else {"jobs": reports}, report_path)
+    lost = [j for j in todo if j.report and j.report["frames_lost"]]
+    if lost and not ignore_errors:
+        j = lost[0]
+        n = j.report["frames_lost"]
+        raise CorruptInputError(
+            f"{n} frames of {j.src.name} were lost to damaged data; {j.dst.name} holds the "
+            f"{j.report['frames']} that decoded (pass --ignore-errors to accept this)", frames_lost=n)
+    return reports
+
+
+@dataclass
+class _RunState:
+    t_start: float
+    actors: list[dict[str, Any]] = field(default_factory=list)
+    pool_size: int = 0
+    resources: dict[str, float] = field(default_factory=dict)
+    shipped: bool = False
+    driver_s: float = 0.0
+    computed: int = 0
+    actors_lost: int = 0
+
+
+def _plan(jobs: list[Job], config: PipelineConfig, rc: RayConfig, overwrite: bool,
+          warn: Callable[[str], None]) -> None:
+    """Check every path and probe every input before any Ray work, so errors read as a local run's."""
+    seen: set[Path] = set()
+    suffix_cfg = rc.segment
+    for job in jobs:
+        check_paths(job.src, job.dst, overwrite)
+        if job.dst.resolve() in seen:
+            raise UsageError(f"two inputs would write the same output: {job.dst}")
+        seen.add(job.dst.resolve())
+        job.info = probe(job.src)
+        job.side = plan_side_streams(job.src, job.info.video.index, job.dst.name, config.encode.audio_fallback_codec)
+        for plan in job.side:
+            if plan.action != "copy":
+                warn(plan.describe())
+        job.segments = plan_segments(job.src, job.info, suffix_cfg)
+        job.fingerprint = fingerprint(job.src)
+        suffix = segment_file_suffix(job.dst)
+        job.workdir = WorkDir(job.dst, suffix)
+        job.records = job.workdir.open(WorkDir.plan_key(job.fingerprint, config, job.segments, suffix))
+        job.resumed = set(job.records)
+
+
+def _connect(address: str | None) -> bool:
+    """Join or start Ray; return True when this call started it (and so must shut it down)."""
+    if ray.is_initialized():
+        return False
+    ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+    return True
+
+
+def _tasks(jobs: list[Job], rc: RayConfig, state: _RunState) -> list[SegmentTask]:
+    multi_node = sum(1 for n in ray.nodes() if n.get("Alive")) > 1
+    ship_input = rc.ship_input == "always" or (rc.ship_input == "auto" and multi_node)
+    tasks = []
+    for j, job in enumerate(jobs):
+        todo = [s for s in job.segments if s.index not in job.records]
+        if not todo:
+            continue
+        chunks = ship(job.src, rc.ship_chunk_mb) if ship_input else None
+        state.shipped = state.shipped or ship_input
+        for seg in todo:
+            tasks.append(SegmentTask(job=j, src=str(job.src), fingerprint=job.fingerprint, info=job.info,
+                                     segment=seg, suffix=job.workdir.suffix, input_chunks=chunks,
+                                     prefer_local=rc.ship_input != "always"))
+    return tasks
+
+
+def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunState) -> SegmentPool:
+    """One actor per GPU (``num_gpus``) where the cluster has GPUs and the model may use them, else one
+    per ``cpus_per_actor`` CPUs; never more actors than segments."""
+    resources = ray.cluster_resources()
+    state.resources = {k: v for k, v in resources.items() if k in ("CPU", "GPU", "memory")}
+    sr = config.stage("sr")
+    device = str(sr.params.get("device", "auto")) if sr else "cpu"
+    gpus = resources.get("GPU", 0.0)
+    if device.startswith("cuda") and gpus < 1:
+        raise UsageError("--device cuda was asked for but the Ray cluster has no GPUs")
+    if gpus >= rc.gpus_per_actor and device != "cpu":
+        options = {"num_gpus": rc.gpus_per_actor, "num_cpus": rc.cpus_per_actor}
+        fit = int(gpus // rc.gpus_per_actor)
+    else:
+        options = {"num_cpus": rc.cpus_per_actor}
+        fit = max(1, int(resources.get("CPU", 1) // rc.cpus_per_actor))
+    size = max(1, min(rc.actors or fit, n_tasks))
+    state.pool_size = size
+    remote = ray.remote(SegmentWorker).options(max_restarts=0, scheduling_strategy="SPREAD", **options)
+    config_ref = ray.put(config)
+
+    def make() -> Any:
+        return remote.remote(config_ref, rc.cpus_per_actor)
+
+    return SegmentPool(make, size, rc.max_retries, rc.actor_start_timeout_s, on_actor=state.actors.append)
+
+
+def _record(task: SegmentTask, result: SegmentResult) -> dict[str, Any]:
+    seg = task.segment
+    return {
+        "index": seg.index, "start_s": seg.start_s, "end_s": seg.end_s, "frames": result.frames,
+        "frames_lost": result.frames_lost, "wall_s": round(result.wall_s, 4),
+        "fps": round(result.frames / result.wall_s, 3) if result.wall_s > 0 else None,
+        "actor": result.actor, "node": result.node, "attempts": task.attempt + 1, "retries": task.attempt,
+        "failures": task.failures, "input_via": result.input_via, "bytes": len(result.data),
+        "output_size": result.output_size, "at_keyframe": seg.at_keyframe, "stages": result.stages,
+    }
+
+
+def _finish(job: Job, config: PipelineConfig, state: _RunState, rc: RayConfig) -> None:
+    """Join the job's segments with its audio into the output (atomically) and build its report."""
+    parts = [job.workdir.part(s.index) for s in job.segments]
+    with atomic_output(job.dst) as tmp:
+        join_segments(parts, job.src, tmp, job.info, job.side)
+    records = [dict(job.records[s.index], resumed=s.index in job.resumed) for s in job.segments]
+    frames = sum(r["frames"] for r in records)
+    wall = time.perf_counter() - state.t_start
+    v = job.info.video
+    size = next((r["output_size"] for r in records if r.get("output_size")), None)
+    job.report = {
+        "input": str(job.src),
+        "output": str(job.dst),
+        "pipeline": config.name,
+        "frames": frames,
+        "frames_lost": sum(r["frames_lost"] for r in records),
+        "duration_s": job.info.duration_s,
+        "input_video": {"width": v.width, "height": v.height, "pix_fmt": v.pix_fmt,
+                        "variable_frame_rate": v.variable_frame_rate, "colour": v.colour_tags()},
+        "output_video": {"size": list(size) if size else None, "codec": config.encode.codec,
+                         "crf": config.encode.crf, "preset": config.encode.preset},
+        "streams": [p.describe() for p in job.side],
+        "wall_s": round(wall, 3),
+        "fps": round(frames / wall, 3) if wall > 0 else None,
+        "segments": records,
+        "ray": {
+            "pool_size": state.pool_size,
+            "actors": list(state.actors),
+            "resources": state.resources,
+            "segments_total": len(records),
+            "segments_resumed": sum(r["resumed"] for r in records),
+            "segments_computed": sum(not r["resumed"] for r in records),
+            "retries": sum(r["retries"] for r in records if not r["resumed"]),
+            "input_shipped": state.shipped,
+            "segment_seconds": rc.segment.seconds,
+        },
+        "versions": versions(),
+    }
+    if not rc.keep_workdir:
+        job.workdir.remove()

@@ -1,0 +1,156 @@
+"""An actor pool that survives its actors: Ray's ``ActorPool`` pattern plus retries of lost segments.
+
+``ray.util.ActorPool`` hands a dead actor back to its idle list and surfaces the error to the
+caller with no way to tell which actor died, so a lost node would keep failing segments. This pool
+does what ``ActorPool`` does (hand work to idle actors, ``ray.wait`` on the results) and, when an
+actor or its node dies, replaces the actor and gives the segment to the next free one, a bounded
+number of times.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import ray
+from ray.actor import ActorHandle
+from ray.exceptions import (
+    ActorUnavailableError,
+    GetTimeoutError,
+    ObjectLostError,
+    OwnerDiedError,
+    RayActorError,
+    RayTaskError,
+    WorkerCrashedError,
+)
+
+from vidsr.errors import ProcessingError, VidsrError
+from workers.actor import SegmentResult, SegmentTask
+
+__all__ = ["SegmentPool"]
+
+log = logging.getLogger("vidsr")
+
+# what a dead actor, process or node looks like from the driver: worth another actor's try
+_LOST = (RayActorError, ActorUnavailableError, WorkerCrashedError, ObjectLostError, OwnerDiedError)
+
+
+class SegmentPool:
+    """``size`` actors made by ``make_actor``; ``run(tasks)`` yields ``(task, result)`` as segments finish."""
+
+    def __init__(self, make_actor: Callable[[], ActorHandle], size: int, max_retries: int,
+                 start_timeout_s: float, on_actor: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self._make = make_actor
+        self.max_retries = max_retries
+        self.start_timeout_s = start_timeout_s
+        self._on_actor = on_actor or (lambda info: None)
+        self._idle: list[ActorHandle] = []
+        self._starting: dict[ray.ObjectRef, ActorHandle] = {}
+        self._busy: dict[ray.ObjectRef, tuple[ActorHandle, SegmentTask]] = {}
+        self.actors_started = 0
+        self.actors_lost = 0
+        for _ in range(size):
+            self._start_actor()
+
+    def _start_actor(self) -> None:
+        actor = self._make()
+        self._starting[actor.ready.remote()] = actor
+        self.actors_started += 1
+
+    def run(self, tasks: list[SegmentTask]) -> Iterator[tuple[SegmentTask, SegmentResult]]:
+        pending = collections.deque(tasks)
+        last_progress = time.monotonic()
+        while pending or self._busy:
+            while pending and self._idle:
+                actor, task = self._idle.pop(), pending.popleft()
+                self._busy[actor.process.remote(task)] = (actor, task)
+            waiting = [*self._busy, *self._starting]
+            if not waiting:
+                raise ProcessingError("every Ray actor was lost and none could be restarted; nothing left to run on")
+            ready, _ = ray.wait(waiting, num_returns=1, timeout=5.0)
+            if not ready:
+                if not self._busy and time.monotonic() - last_progress > self.start_timeout_s:
+                    raise ProcessingError(
+                        f"no Ray actor became ready in {self.start_timeout_s:.0f} s; the cluster lacks the "
+                        f"resources asked for (available: {ray.available_resources()})"
+                    )
+                continue
+            last_progress = time.monotonic()
+            ref = ready[0]
+            if ref in self._starting:
+                self._actor_ready(ref)
+                continue
+            actor, task = self._busy.pop(ref)
+            try:
+                t_get = time.perf_counter()
+                result: SegmentResult = ray.get(ref)
+                task.fetch_s = time.perf_counter() - t_get
+            except _LOST as err:
+                self._lost(actor, task, err)
+                pending.appendleft(task)
+                continue
+            except RayTaskError as err:
+                raise _user_error(err, task) from None
+            self._idle.append(actor)
+            yield task, result
+
+    def _actor_ready(self, ref: ray.ObjectRef) -> None:
+        actor = self._starting.pop(ref)
+        try:
+            info = ray.get(ref)
+        except _LOST as err:
+            log.warning("a Ray actor died while starting (%s); starting another", _first_line(err))
+            self.actors_lost += 1
+            self._start_actor()
+            return
+        except RayTaskError as err:  # the pipeline cannot be built there: the same error as a local run
+            raise _user_error(err, None) from None
+        self._on_actor(info)
+        self._idle.append(actor)
+
+    def _lost(self, actor: ActorHandle, task: SegmentTask, err: Exception) -> None:
+        """Record the failure on the task, replace the actor, and give up after ``max_retries`` retries."""
+        self.actors_lost += 1
+        task.attempt += 1
+        task.failures.append(f"{type(err).__name__}: {_first_line(err)}")
+        ray.kill(actor, no_restart=True)
+        if task.attempt > self.max_retries:
+            raise ProcessingError(
+                f"{task.segment.name} of {task.src} failed {task.attempt} times (its Ray actor or node died each "
+                f"time; last: {task.failures[-1]})"
+            )
+        log.warning("%s of %s lost its actor (%s); retrying on another", task.segment.name, task.src,
+                    task.failures[-1])
+        self._start_actor()
+
+    def shutdown(self) -> None:
+        """Let every actor clean its scratch space, then end them (queued calls are cancelled)."""
+        actors = [*self._idle, *(a for a, _ in self._busy.values()), *self._starting.values()]
+        closing = [a.close.remote() for a in self._idle]
+        try:
+            ray.get(closing, timeout=10)
+        except (GetTimeoutError, *_LOST, RayTaskError):
+            pass
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
+        self._idle.clear()
+        self._busy.clear()
+        self._starting.clear()
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return " ".join(text[0].split())[:300] if text else type(err).__name__
+
+
+def _user_error(err: RayTaskError, task: SegmentTask | None) -> VidsrError:
+    """A typed error raised inside an actor reaches the user as the same one line a local run prints."""
+    cause = err.cause
+    if isinstance(cause, VidsrError):
+        return cause
+    where = f"{task.segment.name} of {task.src}" if task else "starting a Ray actor"
+    detail = f"{type(cause).__name__}: {_first_line(cause)}" if cause is not None else _first_line(err)
+    return ProcessingError(f"{where} failed: {detail}")

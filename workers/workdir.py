@@ -1,0 +1,85 @@
+"""The work directory next to an output: finished segments survive a stopped or failed job, for resume.
+
+``.NAME.vidsr-segments/`` holds ``plan.json`` (what the segments were cut from and with which
+settings) and, per finished segment, its encoded file and a small JSON record. A restarted job
+whose plan matches reuses every finished segment; any change (input, pipeline, segment lengths,
+output container) starts afresh, so a resumed output is never a mix of two settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import vidsr
+from vidsr.config import PipelineConfig
+from vidsr.media.segments import Segment
+
+__all__ = ["WorkDir", "workdir_for"]
+
+
+def workdir_for(dst: Path) -> Path:
+    return dst.with_name(f".{dst.name}.vidsr-segments")
+
+
+class WorkDir:
+    def __init__(self, dst: Path, suffix: str) -> None:
+        self.path = workdir_for(dst)
+        self.suffix = suffix
+
+    @staticmethod
+    def plan_key(fingerprint: str, config: PipelineConfig, segments: list[Segment], suffix: str) -> str:
+        plan = {
+            "vidsr": vidsr.__version__,
+            "input": fingerprint,
+            "pipeline": dataclasses.asdict(config),
+            "segments": [(s.start_pts, s.end_pts) for s in segments],
+            "suffix": suffix,
+        }
+        return hashlib.sha256(json.dumps(plan, sort_keys=True, default=str).encode()).hexdigest()
+
+    def open(self, key: str) -> dict[int, dict[str, Any]]:
+        """Start or resume: return the records of segments already finished under the same plan."""
+        plan = self.path / "plan.json"
+        if plan.is_file():
+            try:
+                same = json.loads(plan.read_text()).get("key") == key
+            except (OSError, ValueError):
+                same = False
+            if same:
+                return {i: r for i, r in self._records().items() if self.part(i).is_file()}
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        plan.write_text(json.dumps({"key": key}) + "\n")
+        return {}
+
+    def _records(self) -> dict[int, dict[str, Any]]:
+        records = {}
+        for f in self.path.glob("seg-*.json"):
+            try:
+                record = json.loads(f.read_text())
+                records[int(record["index"])] = record
+            except (OSError, ValueError, KeyError):
+                continue  # a record cut short by a crash: that segment is simply redone
+        return records
+
+    def part(self, index: int) -> Path:
+        return self.path / f"seg-{index:05d}{self.suffix}"
+
+    def save(self, index: int, data: bytes, record: dict[str, Any]) -> None:
+        """Segment file first, record second, each by rename: a record always means a complete file."""
+        part = self.part(index)
+        tmp = part.with_name(part.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(part)
+        rec = self.path / f"seg-{index:05d}.json"
+        tmp_rec = rec.with_name(rec.name + ".tmp")
+        tmp_rec.write_text(json.dumps(record, default=str) + "\n")
+        tmp_rec.replace(rec)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
