@@ -1,0 +1,89 @@
+"""Segments without Ray: cut points at keyframes, and segments encoded apart then joined equal one run.
+
+The equality is exact because the encoder runs lossless (libx264 ``crf 0``): the decoded frames of
+the joined file are then the enhanced frames themselves, so any frame dropped, doubled, shifted or
+decoded from the wrong reference at a join would show as a mismatch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from clipmaker import decoded_times, packet_bytes
+
+from vidsr.config import PipelineConfig
+from vidsr.graph import Graph
+from vidsr.media.demux import Demuxer
+from vidsr.media.probe import probe
+from vidsr.media.remux import Remuxer
+from vidsr.media.segments import SegmentConfig, join_segments, plan_segments
+from vidsr.media.streams import plan_side_streams
+from vidsr.pipeline import Enhancer, configure, enhance
+
+SHORT = SegmentConfig(seconds=0.4, min_seconds=0.3, max_seconds=0.6)  # 25 fps: 10 frames, 8 to 15
+
+
+def lossless() -> PipelineConfig:
+    config = configure("fast", preset="ultrafast")
+    config.encode.crf = 0  # libx264 8-bit crf 0 is lossless: decoded frames are exactly the encoder's input
+    return config
+
+
+def frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def segmented_run(src: Path, dst: Path, config: PipelineConfig, seg: SegmentConfig) -> int:
+    """What the Ray actors and driver do, in one process: each segment on its own encoder, then the join."""
+    info = probe(src)
+    segments = plan_segments(src, info, seg)
+    parts = []
+    for s in segments:
+        part = dst.with_name(f"part{s.index}{dst.suffix}")
+        remuxer = Remuxer(part, src, info, config.encode, [])
+        Graph(Demuxer(src, info, config.decode, s.start_pts, s.end_pts), Enhancer(config).stages).run(remuxer)
+        assert remuxer.frames_written == s.frames, s
+        parts.append(part)
+    join_segments(parts, src, dst, info, plan_side_streams(src, info.video.index, dst.name, "aac"))
+    return len(segments)
+
+
+def test_cuts_land_on_keyframes_within_bounds(clip) -> None:
+    src = clip(frames=60, options={"g": "10"})  # a keyframe every 0.4 s
+    segments = plan_segments(src, probe(src), SHORT)
+    assert len(segments) == 6
+    assert all(s.at_keyframe for s in segments)
+    assert sum(s.frames for s in segments) == 60
+    assert segments[0].start_pts is None and segments[-1].end_pts is None
+    for a, b in zip(segments, segments[1:]):
+        assert a.end_pts == b.start_pts
+    assert all(SHORT.min_seconds - 1e-6 <= s.end_s - s.start_s <= SHORT.max_seconds + 1e-6 for s in segments)
+
+
+def test_scene_cuts_pull_the_cut_to_their_keyframe(clip) -> None:
+    src = clip(frames=60, options={"g": "5"})  # keyframes every 0.2 s
+    seg = SegmentConfig(seconds=0.8, min_seconds=0.4, max_seconds=1.2, scene_snap_seconds=0.1)
+    segments = plan_segments(src, probe(src), seg, scene_cuts=[0.6])
+    assert segments[1].start_s == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize("options", [{"g": "10"}, {"g": "250", "bf": "3"}], ids=["short-gop", "one-keyframe-bframes"])
+def test_joined_segments_equal_the_single_run(clip, tmp_path: Path, options: dict[str, str]) -> None:
+    """A source with a single keyframe is still cut (mid-GOP, decoding from the keyframe before the cut)."""
+    src = clip("in.mkv", frames=50, width=64, height=48, options=options,
+               subtitles=[(0.1, 0.9, "one"), (1.2, 1.8, "two")])
+    single, joined = tmp_path / "single.mkv", tmp_path / "joined.mkv"
+    config = lossless()
+    enhance(src, single, pipeline=config)
+    n = segmented_run(src, joined, config, SHORT)
+    assert n >= 4
+    assert decoded_times(joined) == decoded_times(single)
+    assert packet_bytes(joined, "audio") == packet_bytes(single, "audio")
+    assert packet_bytes(joined, "subtitle") == packet_bytes(single, "subtitle")
+    a, b = frames(single), frames(joined)
+    assert len(a) == len(b) == 50
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
