@@ -17,7 +17,8 @@ from typing import Any, NoReturn
 
 from vidsr import __version__
 from vidsr.device import DEVICE_CHOICES
-from vidsr.errors import EXIT_INTERRUPTED, EXIT_PROCESSING, EXIT_USAGE, VidsrError
+from vidsr.errors import EXIT_INTERRUPTED, EXIT_PROCESSING, EXIT_USAGE, UsageError, VidsrError
+from workers.cli import add_ray_option, add_submit_parser, run_command, submit_command
 
 __all__ = ["main", "build_parser"]
 
@@ -52,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("input", metavar="INPUT", help="video file to enhance (never modified)")
+    run.add_argument("input", metavar="INPUT", nargs="+",
+                     help="video file to enhance (never modified); with --ray, several files or a folder")
     run.add_argument("output", metavar="OUTPUT",
                      help="file to write; its extension picks the container (.mp4, .mkv, .mov)")
     run.add_argument("--scale", type=int, default=None, metavar="{2,4}",
@@ -76,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write a JSON report: frames, per-stage time and fps, scenes, cache hits, versions")
     run.add_argument("--ignore-errors", action="store_true",
                      help="exit 0 even if damaged input data cost some frames (they are reported either way)")
+    add_ray_option(run)
 
     probe = sub.add_parser(
         "probe",
@@ -92,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the output name whose container decides what can be stream-copied (default out.mp4)")
     probe.add_argument("--analyze", action="store_true",
                        help="also run degrade-analysis and print the per-scene summary")
+    add_submit_parser(sub, run, EPILOG)
     return parser
 
 
@@ -115,6 +119,12 @@ def _warn(message: str) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from vidsr.pipeline import enhance
+
+    if args.ray is not None:
+        return run_command(args, _warn)
+    if len(args.input) > 1:
+        raise UsageError("several inputs are a backlog for a Ray cluster: add --ray (or run them one by one)")
+    args.input = args.input[0]
 
     report = enhance(
         args.input,
@@ -185,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         with _sigterm_as_interrupt():
+            if args.command == "submit":
+                return submit_command(args)
             return _cmd_run(args) if args.command == "run" else _cmd_probe(args)
     except VidsrError as err:
         print(f"vidsr: error: {err}", file=sys.stderr)
