@@ -77,9 +77,12 @@ def test_ten_bit_stays_ten_bit_with_sixteen_bit_precision(clip, tmp_path: Path) 
     assert np.mean(y % 4 != 0) > 0.5
 
 
-def test_hdr10_tags_survive_with_x265(clip, tmp_path: Path) -> None:
+def test_hdr10_tags_and_mastering_metadata_survive_with_x265(clip, tmp_path: Path) -> None:
     hdr = {"color_range": 1, "colorspace": 9, "color_primaries": 9, "color_trc": 16}
-    src = clip("hdr.mp4", frames=4, codec="libx265", pix_fmt="yuv420p10le", audio=None, colour=hdr)
+    master = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"
+    params = f"hdr10=1:repeat-headers=1:master-display={master}:max-cll=1000,400"
+    src = clip("hdr.mp4", frames=4, codec="libx265", pix_fmt="yuv420p10le", audio=None, colour=hdr,
+               options={"x265-params": params})
     dst = tmp_path / "out.mp4"
     _enhance(src, dst, codec="libx265")
     info = vidsr.media.probe.probe(dst)  # type: ignore[attr-defined]
@@ -87,6 +90,19 @@ def test_hdr10_tags_survive_with_x265(clip, tmp_path: Path) -> None:
     assert (info.video.color_range, info.video.colorspace, info.video.color_primaries, info.video.color_trc) == (
         1, 9, 9, 16)
     assert info.video.hdr == "HDR10 (PQ)"
+    assert info.video.hdr_metadata.master_display == master
+    assert info.video.hdr_metadata.max_cll == "1000,400"
+
+
+def test_hdr_metadata_with_x264_warns(clip, tmp_path: Path) -> None:
+    hdr = {"color_range": 1, "colorspace": 9, "color_primaries": 9, "color_trc": 16}
+    params = "hdr10=1:repeat-headers=1:master-display=G(1,2)B(3,4)R(5,6)WP(7,8)L(10000000,1):max-cll=500,100"
+    src = clip("hdr.mp4", frames=3, codec="libx265", pix_fmt="yuv420p10le", audio=None, colour=hdr,
+               options={"x265-params": params})
+    warnings: list[str] = []
+    _enhance(src, tmp_path / "out.mp4", warn=warnings.append)
+    assert any("libx265" in w for w in warnings), warnings
+    assert vidsr.media.probe.probe(tmp_path / "out.mp4").video.color_trc == 16  # type: ignore[attr-defined]
 
 
 def test_colour_tags_and_no_colour_shift(clip, tmp_path: Path) -> None:

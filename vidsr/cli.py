@@ -177,6 +177,9 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     print(f"  video #{v.index}: {v.codec} {v.width}x{v.height} {v.pix_fmt} ({v.bit_depth}-bit), {colour}")
     print(f"    {v.frames} frames, {rate}, {'VARIABLE' if v.variable_frame_rate else 'constant'} frame rate, "
           f"time base {v.time_base}, rotation {v.rotation}, {v.hdr or 'SDR'}")
+    hdr = v.hdr_metadata
+    if hdr.master_display or hdr.max_cll:
+        print(f"    HDR10 metadata: master-display {hdr.master_display}, max-cll {hdr.max_cll}")
     print("    kept: enhanced and re-encoded with its timestamps, depth, colour tags and rotation")
     for s, plan in zip(info.streams, plans):
         lang = f" [{s.language}]" if s.language else ""

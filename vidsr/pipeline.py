@@ -177,6 +177,9 @@ def enhance(
     for plan in plans:
         if plan.action != "copy":
             warn(plan.describe())
+    if info.video.hdr_metadata.x265_params() and config.encode.codec != "libx265":
+        warn(f"HDR10 mastering-display/light-level metadata cannot be written by {config.encode.codec}; the "
+             "PQ/BT.2020 tags are kept, use --codec libx265 to keep the metadata too")
     demuxer = Demuxer(src, info, config.decode)
     remuxer = Remuxer(dst, src, info, config.encode, plans, name=str(dst))
     bar = Progress(info.video.frames, enabled=progress)

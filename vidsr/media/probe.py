@@ -11,6 +11,7 @@ from typing import Any
 import av
 
 from vidsr.errors import InputError
+from vidsr.media.hdr import HdrMetadata, read_hdr_metadata
 
 __all__ = ["VideoInfo", "StreamInfo", "MediaInfo", "probe", "open_input", "COLOR_NAMES", "EXACT_COLOUR"]
 
@@ -53,6 +54,7 @@ class VideoInfo:
     duration_s: float | None
     sample_aspect_ratio: Fraction | None
     hdr: str | None  # "HDR10 (PQ)", "HLG" or None
+    hdr_metadata: HdrMetadata = field(default_factory=HdrMetadata)
     metadata: dict[str, str] = field(default_factory=dict)
 
     def colour_tags(self) -> dict[str, str]:
@@ -187,6 +189,7 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
             duration_s=float(vs.duration * vs.time_base) if vs.duration else None,
             sample_aspect_ratio=vs.sample_aspect_ratio or None,
             hdr=HDR_TRANSFERS.get(int(trc or 2)),
+            hdr_metadata=read_hdr_metadata(first),
             metadata=dict(vs.metadata),
         )
         streams = []

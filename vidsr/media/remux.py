@@ -111,7 +111,7 @@ class Remuxer:
             cc.gop_size = max(1, round(float(rate) * self.encode.gop_seconds))
         options = {"crf": str(self.encode.crf), "preset": self.encode.preset}
         if self.encode.codec == "libx265":
-            options["x265-params"] = "log-level=error"
+            options["x265-params"] = ":".join(["log-level=error", *v.hdr_metadata.x265_params()])
         options.update(self.encode.options)
         stream.options = options
         if v.rotation:
