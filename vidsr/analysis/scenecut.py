@@ -1,0 +1,99 @@
+"""Scene-cut score between consecutive frames, built to ignore flashes, pans and zooms.
+
+A cut changes what is in the picture; a flash changes only its brightness, a pan or a zoom only where
+things are. So each frame is summarised by three histograms of a small thumbnail that are blind to
+brightness (gain) and to position: chromaticity (colour without intensity), luma standardised to zero
+mean and unit spread (the tonal shape), and gradient orientations weighted by strength (the kind of
+structure). A cut moves all three, while a clipped flash can still move one (its chromaticity or tonal
+shape); so the score is the mean of the two smallest distances, and a cut is declared where it is high
+both in absolute terms and against the recent run of scores (a fast pan raises all its frames' scores
+alike, a cut is a spike).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["SceneCutParams", "SceneCutDetector", "thumbnail", "frame_signature"]
+
+THUMB_WIDTH = 64
+_CHROMA_BINS = 8
+_LUMA_BINS = 16
+_ORIENT_BINS = 12
+
+
+@dataclass
+class SceneCutParams:
+    """When a frame starts a new scene: ``score >= threshold`` and ``score >= ratio x`` recent median."""
+
+    threshold: float = 0.12  # histogram distance (total variation, in [0, 1])
+    ratio: float = 3.0  # how far above the recent scores a cut must stand
+    history: int = 8  # recent scores the spike test looks at
+    min_scene_frames: int = 2  # a cut right after a cut is a flash or a glitch, not a scene
+    thumb_width: int = THUMB_WIDTH  # analysis size: thumbnails are this wide (cost grows with its square)
+
+
+def thumbnail(image: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:
+    """A ``h x width x 3`` float32 RGB thumbnail in [0, 1]: point samples at twice the size, 2x2 averaged."""
+    h, w = image.shape[:2]
+    step = max(1, w // (2 * width))
+    sub = image[::step, ::step][: (h // step) // 2 * 2, : (w // step) // 2 * 2].astype(np.float32)
+    sub = (sub[0::2, 0::2] + sub[1::2, 0::2] + sub[0::2, 1::2] + sub[1::2, 1::2]) * 0.25
+    return sub / (255.0 if image.dtype == np.uint8 else 65535.0)
+
+
+def _hist(idx: np.ndarray, bins: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Normalised histogram of integer bin indices (``bincount`` is several times faster than ``histogram``)."""
+    h = np.bincount(idx.ravel(), weights=None if weights is None else weights.ravel(), minlength=bins)
+    return h / max(float(h.sum()), 1e-9)
+
+
+def _bin(values: np.ndarray, bins: int, lo: float, hi: float) -> np.ndarray:
+    return np.clip(((values - lo) * (bins / (hi - lo))).astype(np.int64), 0, bins - 1)
+
+
+def frame_signature(image: np.ndarray, width: int = THUMB_WIDTH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three brightness- and position-blind histograms of a frame (chroma, tonal shape, structure)."""
+    t = thumbnail(image, width)
+    total = t.sum(axis=2) + 1e-3
+    chroma_idx = _bin(t[..., 0] / total, _CHROMA_BINS, 0.0, 1.0) * _CHROMA_BINS
+    chroma = _hist(chroma_idx + _bin(t[..., 1] / total, _CHROMA_BINS, 0.0, 1.0), _CHROMA_BINS**2)
+    y = t @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    tone = _hist(_bin((y - y.mean()) / (y.std() + 0.02), _LUMA_BINS, -3.0, 3.0), _LUMA_BINS)
+    gx = y[1:-1, 2:] - y[1:-1, :-2]
+    gy = y[2:, 1:-1] - y[:-2, 1:-1]
+    angle = np.mod(np.arctan2(gy, gx), np.pi)  # orientation, not direction: a flash cannot flip it
+    structure = _hist(_bin(angle, _ORIENT_BINS, 0.0, np.pi), _ORIENT_BINS, weights=np.hypot(gx, gy))
+    return chroma, tone, structure
+
+
+class SceneCutDetector:
+    """Feed frames in order; each gets a score against the previous frame and a cut decision."""
+
+    def __init__(self, params: SceneCutParams | None = None) -> None:
+        self.params = params or SceneCutParams()
+        self._previous: tuple[np.ndarray, ...] | None = None
+        self._recent: deque[float] = deque(maxlen=self.params.history)
+        self._since_cut = 0
+
+    def update(self, image: np.ndarray) -> tuple[float, bool]:
+        """``(score, is_cut)`` for the next frame; the first frame scores 0 and is not a cut."""
+        sig = frame_signature(image, self.params.thumb_width)
+        prev, self._previous = self._previous, sig
+        self._since_cut += 1
+        if prev is None:
+            return 0.0, False
+        distances = sorted(0.5 * float(np.abs(a - b).sum()) for a, b in zip(sig, prev))
+        score = 0.5 * (distances[0] + distances[1])  # the two that moved least: a cut moves all three
+        baseline = float(np.median(self._recent)) if self._recent else 0.0
+        p = self.params
+        cut = score >= p.threshold and score >= p.ratio * baseline and self._since_cut >= p.min_scene_frames
+        if cut:
+            self._recent.clear()  # the new scene's own motion sets its baseline
+            self._since_cut = 0
+        else:
+            self._recent.append(score)
+        return score, cut
