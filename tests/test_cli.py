@@ -1,0 +1,97 @@
+"""The command as a user meets it: help for every option, version, probe, progress bar on a terminal
+only, and the README's Python example runs as written."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+import vidsr
+
+
+def test_help_explains_every_option(cli) -> None:
+    import pytest
+
+    with pytest.raises(SystemExit):
+        cli("run", "--help")
+    from vidsr.cli import build_parser
+
+    run = build_parser()._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]
+    for action in run._actions:
+        assert action.help, f"{action.option_strings or action.dest} has no help"
+
+
+def test_version(cli) -> None:
+    import pytest
+
+    with pytest.raises(SystemExit) as exc:
+        cli("--version")
+    assert exc.value.code == 0
+
+
+def test_probe_text_and_json(cli, clip) -> None:
+    src = clip("p.mkv", frames=5, subtitles=[(0.0, 0.1, "x")], rotation=90, stream_language="eng",
+               colour={"color_range": 1, "colorspace": 1, "color_primaries": 1, "color_trc": 1})
+    res = cli("probe", src)
+    assert res.code == 0
+    for words in ("96x64", "yuv420p", "8-bit", "bt709", "range tv", "rotation 90", "constant frame rate",
+                  "audio #1: aac", "subtitle #2", "stream copy", "dropped"):
+        assert words in res.stdout, (words, res.stdout)
+    res = cli("probe", src, "--json", "--output-name", "x.mkv")
+    data = json.loads(res.stdout)
+    assert data["video"]["rotation"] == 90 and data["video"]["frames"] == 5
+    assert data["video"]["colour"]["space"] == "bt709"
+    assert data["kept"] == ["#1 audio aac: stream copy", "#2 subtitle subrip: stream copy"] or all(
+        "stream copy" in k for k in data["kept"])
+
+
+def _run_with_tty_stderr(args: list[str]) -> str:
+    """Run vidsr with stderr on a pseudo-terminal and return what it drew there."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "120"}
+    proc = subprocess.Popen([sys.executable, "-m", "vidsr", *args], stderr=slave, stdout=subprocess.DEVNULL, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=120)
+    os.close(master)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_only(clip, tmp_path: Path) -> None:
+    src = clip("in.mp4", frames=12)
+    drawn = _run_with_tty_stderr(["run", str(src), str(tmp_path / "a.mp4"), "--preset", "ultrafast"])
+    assert re.search(r"12/12", drawn) and "frame/s" in drawn, drawn  # done/total and fps
+    quiet = _run_with_tty_stderr(["run", str(src), str(tmp_path / "b.mp4"), "--preset", "ultrafast", "--quiet"])
+    assert "12/12" not in quiet and quiet.strip() == "", quiet
+    piped = subprocess.run([sys.executable, "-m", "vidsr", "run", str(src), str(tmp_path / "c.mp4"), "--preset",
+                            "ultrafast"], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert "12/12" not in piped.stderr and piped.stderr.count("\n") == 1, piped.stderr  # the summary line only
+
+
+def test_readme_python_example_runs(tmp_path: Path) -> None:
+    text = (REPO / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S)
+    assert code, "README has no python example"
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        exec(compile(code.group(1), "README.md", "exec"), {"__name__": "readme"})
+    finally:
+        os.chdir(cwd)
+    assert Path("/tmp/sample_x2.mp4").exists()
+    assert vidsr.__version__
