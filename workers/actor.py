@@ -63,6 +63,7 @@ class SegmentResult:
     frames_lost: int
     packets: int
     wall_s: float
+    cpu_s: float  # the actor process's CPU time on this segment: its cost when it does not share cores
     actor: str
     node: str
     output_size: tuple[int, int] | None
@@ -94,7 +95,7 @@ class SegmentWorker:
                 "gpus": ray.get_runtime_context().get_accelerator_ids().get("GPU", [])}
 
     def process(self, task: SegmentTask) -> SegmentResult:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         src, via = self._input(task)
         config = self.enhancer.config
         out = self.scratch / f"job{task.job}-seg{task.segment.index:05d}{task.suffix}"
@@ -109,7 +110,7 @@ class SegmentWorker:
         return SegmentResult(
             job=task.job, index=task.segment.index, data=data, frames=remuxer.frames_written,
             frames_lost=demuxer.frames_lost, packets=demuxer.packets, wall_s=time.perf_counter() - t0,
-            actor=self.name, node=self.node, output_size=remuxer.output_size,
+            cpu_s=time.process_time() - c0, actor=self.name, node=self.node, output_size=remuxer.output_size,
             stages={name: t.as_dict() for name, t in graph.timings.items()}, input_via=via,
         )
 

@@ -222,7 +222,12 @@ def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunS
     def make() -> Any:
         return remote.remote(config_ref, rc.cpus_per_actor)
 
-    return SegmentPool(make, size, rc.max_retries, rc.actor_start_timeout_s, on_actor=state.actors.append)
+    t_pool = time.perf_counter()
+
+    def ready(info: dict[str, Any]) -> None:
+        state.actors.append({**info, "ready_after_s": round(time.perf_counter() - t_pool, 3)})
+
+    return SegmentPool(make, size, rc.max_retries, rc.actor_start_timeout_s, on_actor=ready)
 
 
 def _record(task: SegmentTask, result: SegmentResult) -> dict[str, Any]:
@@ -230,6 +235,7 @@ def _record(task: SegmentTask, result: SegmentResult) -> dict[str, Any]:
     return {
         "index": seg.index, "start_s": seg.start_s, "end_s": seg.end_s, "frames": result.frames,
         "frames_lost": result.frames_lost, "wall_s": round(result.wall_s, 4),
+        "cpu_s": round(result.cpu_s, 4),
         "fps": round(result.frames / result.wall_s, 3) if result.wall_s > 0 else None,
         "actor": result.actor, "node": result.node, "attempts": task.attempt + 1, "retries": task.attempt,
         "failures": task.failures, "input_via": result.input_via, "bytes": len(result.data),

@@ -1,0 +1,102 @@
+"""How the --ray path scales: end-to-end fps with 1 and 2 actors on this machine, and what a GPU cluster
+run needs to be estimated (per-actor fps, driver overhead per segment, actor start-up).
+
+The pipeline is chosen so that the model stage dominates (Lanczos-3 x4 on every frame, ultrafast
+encode): that is the regime of the real model, where adding actors pays. With a cheap model the encode
+and the fixed costs (actor start-up, the join) dominate instead, and a segment's work is too small.
+
+    python bench/ray_scaling.py [--input examples/sample.mp4] [--segment-seconds 2] [--json out.json]
+
+Estimate for N GPU actors: fps_N ~= min(N * per_actor_fps, 1 / driver_overhead_s_per_frame), plus the
+actors' start-up once per job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+import ray  # noqa: E402
+
+from vidsr.media.probe import probe  # noqa: E402
+from vidsr.media.segments import SegmentConfig  # noqa: E402
+from vidsr.pipeline import configure, enhance  # noqa: E402
+from workers.config import RayConfig  # noqa: E402
+from workers.executor import run_on_ray  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def measure(src: Path, actors: int, seg: SegmentConfig, config: Any, tmp: Path) -> dict[str, Any]:
+    dst = tmp / f"ray{actors}.mp4"
+    t0 = time.perf_counter()
+    (report,) = run_on_ray([(src, dst)], pipeline=config, ray_config=RayConfig(actors=actors, segment=seg),
+                           overwrite=True)
+    wall = time.perf_counter() - t0
+    segs = report["segments"]
+    ready = max(a["ready_after_s"] for a in report["ray"]["actors"])
+    sr = [s["stages"].get("sr", {}) for s in segs]
+    return {
+        "actors": actors,
+        "frames": report["frames"],
+        "segments": len(segs),
+        "wall_s": round(wall, 2),
+        "fps_end_to_end": round(report["frames"] / wall, 3),
+        "actor_startup_s": round(ready, 2),
+        "fps_after_startup": round(report["frames"] / max(wall - ready, 1e-9), 3),
+        "per_actor_fps": round(sum(s["frames"] for s in segs) / sum(s["wall_s"] for s in segs), 3),
+        "per_actor_fps_per_cpu_s": round(sum(s["frames"] for s in segs) / sum(s["cpu_s"] for s in segs), 3),
+        "model_share": round(sum(x.get("busy_s", 0) for x in sr) / sum(s["wall_s"] for s in segs), 3),
+        "driver_overhead_s_per_segment": report["ray"]["driver_overhead_s_per_segment"],
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--input", type=Path, default=REPO / "examples" / "sample.mp4")
+    ap.add_argument("--model", default="lanczos")
+    ap.add_argument("--scale", type=int, default=4)
+    ap.add_argument("--segment-seconds", type=float, default=2.0)
+    ap.add_argument("--cpus", type=int, default=2, help="Ray's CPUs (one actor per CPU)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    config = configure("fast", model=args.model, scale=args.scale, preset="ultrafast", device="cpu")
+    seg = SegmentConfig(seconds=args.segment_seconds, min_seconds=args.segment_seconds / 2,
+                        max_seconds=args.segment_seconds * 2)
+    info = probe(args.input)
+    results: dict[str, Any] = {"input": str(args.input), "frames": info.video.frames,
+                               "size": [info.video.width, info.video.height], "model": args.model,
+                               "scale": args.scale, "segment_seconds": args.segment_seconds,
+                               "cpu_count": os.cpu_count(), "load_average": os.getloadavg()}
+    with tempfile.TemporaryDirectory() as tmp_:
+        tmp = Path(tmp_)
+        t0 = time.perf_counter()
+        local = enhance(args.input, tmp / "local.mp4", pipeline=config)
+        results["single_process"] = {"wall_s": round(time.perf_counter() - t0, 2), "fps": local["fps"],
+                                     "stages": {k: v["fps"] for k, v in local["stages"].items()}}
+        ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level=logging.WARNING)
+        try:
+            results["runs"] = [measure(args.input, n, seg, config, tmp) for n in (1, 2)]
+        finally:
+            ray.shutdown()
+    one, two = results["runs"]
+    results["ratio_end_to_end"] = round(two["fps_end_to_end"] / one["fps_end_to_end"], 3)
+    results["ratio_after_startup"] = round(two["fps_after_startup"] / one["fps_after_startup"], 3)
+    results["load_average_after"] = os.getloadavg()
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
