@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from vidsr.analysis.stage import DegradeAnalysis, DegradeAnalysisParams
 from vidsr.config import StageConfig, from_dict
 from vidsr.errors import ConfigError
 from vidsr.stages.base import Stage
@@ -22,6 +23,7 @@ def register_stage(type_: str, cls: Callable[[str, Any], Stage], params_cls: typ
 
 register_stage("passthrough", PassThrough, PassThroughParams)
 register_stage("sr", SRStage, SRParams)
+register_stage("degrade-analysis", DegradeAnalysis, DegradeAnalysisParams)
 
 
 def stage_params(config: StageConfig, where: str = "stage") -> Any:
