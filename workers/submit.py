@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import re
 import shlex
@@ -37,6 +38,9 @@ def run_argv(args: argparse.Namespace, actions: list[argparse.Action]) -> list[s
 
 def submit_job(address: str, argv: list[str], follow: bool) -> int:
     from ray.job_submission import JobStatus, JobSubmissionClient
+
+    for name in ("ray", "ray.dashboard.modules.job.sdk"):  # the SDK's INFO lines are not the job's logs
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     try:
         client = JobSubmissionClient(address)
