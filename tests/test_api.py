@@ -27,7 +27,9 @@ def test_enhance_returns_and_writes_the_report(clip, tmp_path: Path) -> None:
     assert report["output_video"]["size"] == [192, 128] or tuple(report["output_video"]["size"]) == (192, 128)
     assert report["versions"]["vidsr"] == vidsr.__version__ and "torch" in report["versions"]
     assert report["streams"] == ["#1 audio aac: stream copy"]
-    assert "cache" in report and "scenes" in report and "degradation" in report
+    assert "cache" in report
+    assert report["scenes"][0]["frames"] == 9  # one shot: degrade-analysis finds no cut in a pan
+    assert {"noise", "blur", "blockiness", "ringing"} <= set(report["degradation"])
 
 
 @pytest.fixture(scope="module")

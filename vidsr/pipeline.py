@@ -211,7 +211,7 @@ def enhance(
         "wall_s": round(wall, 3),
         "fps": round(remuxer.frames_written / wall, 3) if wall > 0 else None,
         "stages": {name: t.as_dict() for name, t in graph.timings.items()},
-        "stage_summaries": {s.name: s.summary() for s in enhancer.stages},
+        "stage_summaries": {s.name: {k: v for k, v in s.summary().items() if k != "scenes"} for s in enhancer.stages},
         "scenes": _scenes(enhancer.stages),
         "cache": {"hits": 0, "misses": 0, "note": "the scene-level prefix token cache is not built yet"},
         "degradation": _degradation(enhancer.stages),
@@ -239,8 +239,10 @@ def _scenes(stages: list[Stage]) -> Any:
 
 
 def _degradation(stages: list[Stage]) -> Any:
-    for stage in stages:
-        summary = stage.summary().get("degradation")
-        if summary is not None:
-            return summary
-    return None
+    """The whole video's degradation estimates: the frame-weighted mean of the per-scene ones."""
+    scenes = _scenes(stages) or []
+    total = sum(s.get("frames", 0) for s in scenes)
+    if not total:
+        return None
+    keys = scenes[0].get("degradation", {}).keys()
+    return {k: round(sum(s["degradation"][k] * s["frames"] for s in scenes) / total, 4) for k in keys}
