@@ -20,8 +20,8 @@ def _enhance(src: Path, dst: Path, **kw: object) -> dict:
 
 
 def test_frames_timestamps_audio_and_size(clip, tmp_path: Path) -> None:
-    src = clip("in.mp4", frames=15, width=96, height=64, metadata={"title": "a pan", "comment": "kept?"},
-               stream_language="deu")
+    src = clip("in.mp4", frames=15, width=96, height=64, stream_language="deu",
+               metadata={"title": "a pan", "comment": "kept?", "creation_time": "2024-05-06T07:08:09.000000Z"})
     dst = tmp_path / "out.mp4"
     report = _enhance(src, dst, scale=2)
     assert report["frames"] == 15
@@ -31,6 +31,7 @@ def test_frames_timestamps_audio_and_size(clip, tmp_path: Path) -> None:
         v = c.streams.video[0]
         assert (v.width, v.height) == (192, 128)
         assert c.metadata.get("title") == "a pan" and c.metadata.get("comment") == "kept?"
+        assert c.metadata.get("creation_time") == "2024-05-06T07:08:09.000000Z"
         assert v.metadata.get("language") == "deu"
         assert c.streams.audio[0].metadata.get("language") == "eng"
 
