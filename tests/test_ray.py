@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -40,9 +41,12 @@ SHORT = SegmentConfig(seconds=0.4, min_seconds=0.3, max_seconds=0.6)  # 25 fps: 
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    """Ray with its dashboard (the Job Submission API lives there); jobs find `vidsr` on this PATH."""
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    context = ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=0,
+                       logging_level=logging.WARNING)
     try:
-        yield
+        yield f"http://{context.dashboard_url}"
     finally:
         ray.shutdown()
 
@@ -110,7 +114,7 @@ def test_stopped_job_resumes_without_redoing_segments(local_ray, clip, tmp_path:
     stop = threading.Event()
     stop.set()  # stop as soon as the first segment is in: the rest are cancelled
     with pytest.raises(Interrupted):
-        run_on_ray([(src, joined)], pipeline=lossless(), ray_config=RayConfig(segment=SHORT), stop=stop)
+        run_on_ray([(src, joined)], pipeline=lossless(), ray_config=RayConfig(segment=SHORT, actors=1), stop=stop)
     assert not joined.exists()
     kept = sorted(workdir_for(joined).glob("seg-*.json"))
     assert 1 <= len(kept) < 6
@@ -155,3 +159,14 @@ def test_bad_input_reads_the_same_with_ray(cli, tmp_path: Path, make_bad: str) -
     assert local.stderr.replace("o1.mp4", "o2.mp4") == remote.stderr
     assert len(remote.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o2.mp4").exists()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Ray's job SDK, not ours
+def test_bad_input_reads_the_same_through_submit(local_ray, cli, tmp_path: Path) -> None:
+    """The job runs `vidsr run ... --ray auto`: its log carries the local line and the job its exit code."""
+    bad = tmp_path / "missing.mp4"
+    local = cli("run", bad, tmp_path / "o.mp4", "--quiet")
+    job = cli("submit", bad, tmp_path / "o.mp4", "--quiet", "--address", local_ray, "--follow")
+    assert job.code == local.code != 0
+    assert [ln for ln in job.stdout.splitlines() if ln.startswith("vidsr:")] == local.stderr.splitlines()
+    assert not (tmp_path / "o.mp4").exists()

@@ -58,7 +58,7 @@ def kill_first_busy_actor(done: threading.Event, killed: list[int]) -> None:
 
 
 def test_killed_actor_costs_one_retry_and_nothing_else(two_nodes, clip, tmp_path: Path) -> None:
-    src = clip(frames=120, width=192, height=128, options={"g": "10"})
+    src = clip(frames=80, width=192, height=128, options={"g": "10"})
     single, joined = tmp_path / "single.mp4", tmp_path / "ray.mp4"
     config = lossless()
     config.encode.preset = "medium"  # slower segments: the killer finds one in flight
