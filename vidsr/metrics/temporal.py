@@ -19,7 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["FlickerResult", "dis_flow", "warp", "consistency_mask", "warping_error", "flicker"]
+__all__ = ["FlickerResult", "Motion", "dis_flow", "warp", "consistency_mask", "reference_motion", "warping_error",
+           "flicker"]
 
 Flow = np.ndarray  # H x W x 2 float32 (dx, dy): the pixel at (x, y) in frame b came from (x+dx, y+dy) in a
 
@@ -92,21 +93,37 @@ class FlickerResult:
                 "excess": round(self.excess, 4), "masked_fraction": round(self.masked_fraction, 4)}
 
 
+@dataclass
+class Motion:
+    """The reference's motion, computed once and reused for every model: back flows and visible masks."""
+
+    back: list[Flow]
+    masks: list[np.ndarray]
+
+
+def reference_motion(
+    reference: Sequence[np.ndarray], flow_fn: Callable[[np.ndarray, np.ndarray], Flow] = dis_flow
+) -> Motion:
+    """Flow from each reference frame back to the previous one, and where that flow is trustworthy."""
+    back = [flow_fn(a, b) for a, b in zip(reference, reference[1:])]
+    fwd = [flow_fn(b, a) for a, b in zip(reference, reference[1:])]
+    return Motion(back, [consistency_mask(bk, fw) for bk, fw in zip(back, fwd)])
+
+
 def flicker(
     output: Sequence[np.ndarray],
     reference: Sequence[np.ndarray],
     flow_fn: Callable[[np.ndarray, np.ndarray], Flow] = dis_flow,
+    motion: Motion | None = None,
 ) -> FlickerResult:
     """Flicker of ``output`` frames against the ``reference`` (ground truth) frames of the same size.
 
-    The flow and the occlusion masks are computed once, on the reference, and used for both.
+    The flow and the occlusion masks come from the reference (pass ``motion`` to reuse them).
     """
     if len(output) != len(reference) or len(output) < 2:
         raise ValueError("flicker needs two or more output frames, as many as the reference has")
     if output[0].shape[:2] != reference[0].shape[:2]:
         raise ValueError(f"output {output[0].shape[:2]} and reference {reference[0].shape[:2]} sizes differ")
-    back = [flow_fn(a, b) for a, b in zip(reference, reference[1:])]
-    fwd = [flow_fn(b, a) for a, b in zip(reference, reference[1:])]
-    masks = [consistency_mask(bk, fw) for bk, fw in zip(back, fwd)]
-    kept = float(np.mean([m.mean() for m in masks]))
-    return FlickerResult(warping_error(output, back, masks), warping_error(reference, back, masks), kept)
+    m = motion or reference_motion(reference, flow_fn)
+    kept = float(np.mean([k.mean() for k in m.masks]))
+    return FlickerResult(warping_error(output, m.back, m.masks), warping_error(reference, m.back, m.masks), kept)
