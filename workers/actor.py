@@ -27,6 +27,8 @@ from vidsr.media.probe import MediaInfo
 from vidsr.media.remux import Remuxer
 from vidsr.media.segments import Segment
 from vidsr.pipeline import Enhancer
+from vidsr.stages import Stage, build_stage
+from vidsr.stages.sr import SRStage
 from workers.inputs import fingerprint, materialize
 
 __all__ = ["SegmentTask", "SegmentResult", "SegmentWorker"]
@@ -69,6 +71,7 @@ class SegmentResult:
     output_size: tuple[int, int] | None
     stages: dict[str, Any]
     input_via: str  # "path" or "object store"
+    summaries: dict[str, Any]  # each stage's summary for this segment (scenes, degradation, model)
 
 
 class SegmentWorker:
@@ -101,7 +104,8 @@ class SegmentWorker:
         out = self.scratch / f"job{task.job}-seg{task.segment.index:05d}{task.suffix}"
         demuxer = Demuxer(src, task.info, config.decode, task.segment.start_pts, task.segment.end_pts)
         remuxer = Remuxer(out, src, task.info, config.encode, [])  # video only: the join copies audio once
-        graph = Graph(source=demuxer, stages=self.enhancer.stages, queue_size=config.queue_size)
+        stages = self._fresh_stages()
+        graph = Graph(source=demuxer, stages=stages, queue_size=config.queue_size)
         try:
             graph.run(remuxer)
             data = out.read_bytes()
@@ -112,7 +116,20 @@ class SegmentWorker:
             frames_lost=demuxer.frames_lost, packets=demuxer.packets, wall_s=time.perf_counter() - t0,
             cpu_s=time.process_time() - c0, actor=self.name, node=self.node, output_size=remuxer.output_size,
             stages={name: t.as_dict() for name, t in graph.timings.items()}, input_via=via,
+            summaries={s.name: s.summary() for s in stages},
         )
+
+    def _fresh_stages(self) -> list[Stage]:
+        """New stage objects for each segment, so per-run state (scene-cut history, scene ids, caches) starts
+        clean as a single run's does at its first frame and never leaks from whichever segment this actor
+        ran before; the SR stage gets the already loaded model, which stays loaded once per actor."""
+        stages: list[Stage] = []
+        for cfg, built in zip(self.enhancer.config.stages, self.enhancer.stages):
+            if isinstance(built, SRStage):
+                stages.append(SRStage(built.name, built.params, model=built.model))
+            else:
+                stages.append(build_stage(cfg))
+        return stages
 
     def _input(self, task: SegmentTask) -> tuple[Path, str]:
         """The driver's path when this node has the same file, else a local copy of the shipped chunks."""

@@ -240,6 +240,7 @@ def _record(task: SegmentTask, result: SegmentResult) -> dict[str, Any]:
         "actor": result.actor, "node": result.node, "attempts": task.attempt + 1, "retries": task.attempt,
         "failures": task.failures, "input_via": result.input_via, "bytes": len(result.data),
         "output_size": result.output_size, "at_keyframe": seg.at_keyframe, "stages": result.stages,
+        "stage_summaries": result.summaries,
     }
 
 
@@ -250,6 +251,7 @@ def _finish(job: Job, config: PipelineConfig, state: _RunState, rc: RayConfig) -
         join_segments(parts, job.src, tmp, job.info, job.side)
     records = [dict(job.records[s.index], resumed=s.index in job.resumed) for s in job.segments]
     frames = sum(r["frames"] for r in records)
+    scenes = _scenes(records)
     wall = time.perf_counter() - state.t_start
     v = job.info.video
     size = next((r["output_size"] for r in records if r.get("output_size")), None)
@@ -267,6 +269,8 @@ def _finish(job: Job, config: PipelineConfig, state: _RunState, rc: RayConfig) -
         "streams": [p.describe() for p in job.side],
         "wall_s": round(wall, 3),
         "fps": round(frames / wall, 3) if wall > 0 else None,
+        "scenes": scenes,
+        "degradation": _degradation(scenes),
         "segments": records,
         "ray": {
             "pool_size": state.pool_size,
@@ -283,3 +287,31 @@ def _finish(job: Job, config: PipelineConfig, state: _RunState, rc: RayConfig) -
     }
     if not rc.keep_workdir:
         job.workdir.remove()
+
+
+def _scenes(records: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The segments' scene lists as one list over the whole video: ids and frame indices made global.
+    A segment starts a scene (its analysis has no earlier frame), so a scene crossing a cut point is
+    listed twice, once per segment, with the same ``cut_score`` of 0 on its second part."""
+    scenes: list[dict[str, Any]] = []
+    offset, found = 0, False
+    for r in records:
+        for summary in (r.get("stage_summaries") or {}).values():
+            if isinstance(summary, dict) and summary.get("scenes") is not None:
+                found = True
+                for scene in summary["scenes"]:
+                    scenes.append({**scene, "scene_id": len(scenes), "segment": r["index"],
+                                   "start_index": scene["start_index"] + offset,
+                                   "end_index": scene["end_index"] + offset})
+                break
+        offset += r["frames"]
+    return scenes if found else None
+
+
+def _degradation(scenes: list[dict[str, Any]] | None) -> dict[str, float] | None:
+    """The whole video's degradation: the frame-weighted mean over scenes, as a local run reports it."""
+    total = sum(s.get("frames", 0) for s in scenes or [])
+    if not total:
+        return None
+    keys = scenes[0].get("degradation", {}).keys()
+    return {k: round(sum(s["degradation"][k] * s["frames"] for s in scenes) / total, 4) for k in keys}
