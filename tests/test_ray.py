@@ -25,7 +25,7 @@ from clipmaker import decoded_times, packet_bytes
 from conftest import leftovers
 
 from vidsr.config import PipelineConfig
-from vidsr.errors import Interrupted
+from vidsr.errors import Interrupted, UsageError
 from vidsr.media.segments import SegmentConfig
 from vidsr.pipeline import configure, enhance
 from workers.config import RayConfig
@@ -170,3 +170,13 @@ def test_bad_input_reads_the_same_through_submit(local_ray, cli, tmp_path: Path)
     assert job.code == local.code != 0
     assert [ln for ln in job.stdout.splitlines() if ln.startswith("vidsr:")] == local.stderr.splitlines()
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_settings_from_the_environment() -> None:
+    """``VIDSR_RAY_*`` reach a job however it starts (shell, `ray job submit`, `vidsr submit`)."""
+    rc = RayConfig.from_env("auto", {"VIDSR_RAY_ACTORS": "3", "VIDSR_RAY_SEGMENT_SECONDS": "20",
+                                     "VIDSR_RAY_SHIP_INPUT": "always"})
+    assert (rc.address, rc.actors, rc.ship_input, rc.segment.seconds) == ("auto", 3, "always", 20.0)
+    assert rc.segment.min_seconds <= 20.0 <= rc.segment.max_seconds
+    with pytest.raises(UsageError, match="VIDSR_RAY_ACTORS"):
+        RayConfig.from_env(None, {"VIDSR_RAY_ACTORS": "many"})

@@ -23,6 +23,7 @@ class RayConfig:
 
     ``address``: None starts a local Ray, ``auto`` joins the running cluster, or any ``ray.init`` address.
     ``actors``: 0 sizes the pool from the cluster (one actor per GPU, else one per ``cpus_per_actor`` CPUs).
+    A GPU actor's CPUs feed its GPU (decode, analysis, encode); a CPU actor's run the model too.
     ``ship_input``: ``auto`` sends the input through the object store when the cluster has more than one
     node (workers may not share the driver's disk), ``always`` forces that, ``never`` relies on a shared path.
     """
@@ -30,7 +31,7 @@ class RayConfig:
     address: str | None = None
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     actors: int = 0
-    cpus_per_actor: int = 1
+    cpus_per_actor: int = 0  # 0: 1 on CPU-only clusters, the node's CPUs divided among its GPUs on GPU ones
     gpus_per_actor: float = 1.0
     max_retries: int = 2  # attempts after the first, per segment, when its actor or node dies
     ship_input: str = "auto"
@@ -41,8 +42,8 @@ class RayConfig:
     def __post_init__(self) -> None:
         if self.ship_input not in ("auto", "always", "never"):
             raise UsageError(f"{ENV_PREFIX}SHIP_INPUT must be auto, always or never, not '{self.ship_input}'")
-        if self.cpus_per_actor < 1 or self.actors < 0 or self.max_retries < 0:
-            raise UsageError("Ray settings: cpus_per_actor >= 1, actors >= 0 and max_retries >= 0")
+        if self.cpus_per_actor < 0 or self.actors < 0 or self.max_retries < 0:
+            raise UsageError("Ray settings: cpus_per_actor, actors and max_retries must not be negative")
 
     @classmethod
     def from_env(cls, address: str | None = None, environ: dict[str, str] | None = None) -> RayConfig:

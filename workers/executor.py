@@ -154,7 +154,6 @@ def _plan(jobs: list[Job], config: PipelineConfig, rc: RayConfig, overwrite: boo
           warn: Callable[[str], None]) -> None:
     """Check every path and probe every input before any Ray work, so errors read as a local run's."""
     seen: set[Path] = set()
-    suffix_cfg = rc.segment
     for job in jobs:
         check_paths(job.src, job.dst, overwrite)
         if job.dst.resolve() in seen:
@@ -165,7 +164,7 @@ def _plan(jobs: list[Job], config: PipelineConfig, rc: RayConfig, overwrite: boo
         for plan in job.side:
             if plan.action != "copy":
                 warn(plan.describe())
-        job.segments = plan_segments(job.src, job.info, suffix_cfg)
+        job.segments = plan_segments(job.src, job.info, rc.segment)
         job.fingerprint = fingerprint(job.src)
         suffix = segment_file_suffix(job.dst)
         job.workdir = WorkDir(job.dst, suffix)
@@ -177,7 +176,12 @@ def _connect(address: str | None) -> bool:
     """Join or start Ray; return True when this call started it (and so must shut it down)."""
     if ray.is_initialized():
         return False
-    ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+    try:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        detail = " ".join(str(err).split())[:300]
+        raise UsageError(f"cannot start or join {where}: {detail}") from None
     return True
 
 
@@ -209,18 +213,20 @@ def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunS
     if device.startswith("cuda") and gpus < 1:
         raise UsageError("--device cuda was asked for but the Ray cluster has no GPUs")
     if gpus >= rc.gpus_per_actor and device != "cpu":
-        options = {"num_gpus": rc.gpus_per_actor, "num_cpus": rc.cpus_per_actor}
+        cpus = rc.cpus_per_actor or _cpus_per_gpu(rc.gpus_per_actor)
+        options = {"num_gpus": rc.gpus_per_actor, "num_cpus": cpus}
         fit = int(gpus // rc.gpus_per_actor)
     else:
-        options = {"num_cpus": rc.cpus_per_actor}
-        fit = max(1, int(resources.get("CPU", 1) // rc.cpus_per_actor))
+        cpus = rc.cpus_per_actor or 1
+        options = {"num_cpus": cpus}
+        fit = max(1, int(resources.get("CPU", 1) // cpus))
     size = max(1, min(rc.actors or fit, n_tasks))
     state.pool_size = size
     remote = ray.remote(SegmentWorker).options(max_restarts=0, scheduling_strategy="SPREAD", **options)
     config_ref = ray.put(config)
 
     def make() -> Any:
-        return remote.remote(config_ref, rc.cpus_per_actor)
+        return remote.remote(config_ref, cpus)
 
     t_pool = time.perf_counter()
 
@@ -228,6 +234,14 @@ def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunS
         state.actors.append({**info, "ready_after_s": round(time.perf_counter() - t_pool, 3)})
 
     return SegmentPool(make, size, rc.max_retries, rc.actor_start_timeout_s, on_actor=ready)
+
+
+def _cpus_per_gpu(gpus_per_actor: float) -> int:
+    """A GPU actor's share of its node's CPUs (decode, analysis and encode run there), on the leanest GPU node,
+    so that every GPU still gets an actor."""
+    shares = [int(n["Resources"].get("CPU", 0) * gpus_per_actor // n["Resources"]["GPU"])
+              for n in ray.nodes() if n.get("Alive") and n["Resources"].get("GPU", 0) > 0]
+    return max(1, min(shares, default=1))
 
 
 def _record(task: SegmentTask, result: SegmentResult) -> dict[str, Any]:
