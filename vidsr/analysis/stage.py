@@ -23,8 +23,8 @@ class DegradeAnalysisParams:
     max_tiles: int = 48  # 64x64 full-resolution luma tiles per frame for noise/blur/blocks/ringing
     noise_percentile: float = 10.0
     edge_threshold: float = 0.05
-    cut_threshold: float = 0.12
-    cut_ratio: float = 3.0
+    cut_threshold: float = 0.28
+    cut_ratio: float = 2.0
     cut_history: int = 8
     min_scene_frames: int = 2
     thumb_width: int = 64  # width of the scene-cut thumbnail (the analysis size)
