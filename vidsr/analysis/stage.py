@@ -78,7 +78,9 @@ class DegradeAnalysis:
     """Sets ``frame.degradation`` (layout: :data:`DEGRADATION_FIELDS`), ``scene_cut`` and ``scene_id``.
 
     Frames pass one at a time, unchanged in pixels and order; the scene id starts at 0 and goes up by
-    one at each detected cut. Per-scene aggregates are kept for :meth:`summary`.
+    one at each detected cut. ``metadata["degradation_scene_mean"]`` holds the mean vector of the
+    scene's frames so far (causal, so streaming is not held up). Per-scene aggregates are kept for
+    :meth:`summary`.
     """
 
     def __init__(self, name: str, params: DegradeAnalysisParams | None = None) -> None:
@@ -101,6 +103,8 @@ class DegradeAnalysis:
         frame.scene_cut = score
         frame.scene_id = self.scenes[-1].scene_id
         self.scenes[-1].add(frame)
+        # the scene's mean so far: a steadier conditioning signal than one frame's estimate
+        frame.metadata["degradation_scene_mean"] = self.scenes[-1].mean
         self.frames += 1
         self.seconds += time.perf_counter() - t0
         return frame
