@@ -11,7 +11,9 @@ import copy
 import os
 import shutil
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,9 @@ from vidsr.stages import Stage, build_stage
 from vidsr.stages.sr import SRStage
 from workers.inputs import fingerprint, materialize
 
-__all__ = ["SegmentTask", "SegmentResult", "SegmentWorker"]
+__all__ = ["SegmentTask", "SegmentResult", "SegmentWorker", "PROGRESS_EVERY_S"]
+
+PROGRESS_EVERY_S = 1.0
 
 
 @dataclass
@@ -50,6 +54,7 @@ class SegmentTask:
     attempt: int = 0
     failures: list[str] = field(default_factory=list)
     fetch_s: float = 0.0  # driver time spent receiving the result (object store transfer)
+    frames_done: int = 0  # progress reported by the current attempt
 
     @property
     def key(self) -> tuple[int, int]:
@@ -97,7 +102,9 @@ class SegmentWorker:
                 "device": sr.params.get("device") if sr else None,
                 "gpus": ray.get_runtime_context().get_accelerator_ids().get("GPU", [])}
 
-    def process(self, task: SegmentTask) -> SegmentResult:
+    def process(self, task: SegmentTask) -> Iterator[int | SegmentResult]:
+        """A Ray streaming generator: frames newly written, every ``PROGRESS_EVERY_S`` (the driver's bar
+        moves within a segment), then the :class:`SegmentResult` last."""
         t0, c0 = time.perf_counter(), time.process_time()
         src, via = self._input(task)
         config = self.enhancer.config
@@ -106,12 +113,29 @@ class SegmentWorker:
         remuxer = Remuxer(out, src, task.info, config.encode, [])  # video only: the join copies audio once
         stages = self._fresh_stages()
         graph = Graph(source=demuxer, stages=stages, queue_size=config.queue_size)
+        failed: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                graph.run(remuxer)
+            except BaseException as err:  # noqa: BLE001 - re-raised below, in the method's own thread
+                failed.append(err)
+
+        worker = threading.Thread(target=work, name="vidsr-segment", daemon=True)
+        worker.start()
+        sent = 0
         try:
-            graph.run(remuxer)
+            while worker.is_alive():
+                worker.join(PROGRESS_EVERY_S)
+                if remuxer.frames_written > sent:
+                    yield remuxer.frames_written - sent
+                    sent = remuxer.frames_written
+            if failed:
+                raise failed[0]
             data = out.read_bytes()
         finally:
             out.unlink(missing_ok=True)
-        return SegmentResult(
+        yield SegmentResult(
             job=task.job, index=task.segment.index, data=data, frames=remuxer.frames_written,
             frames_lost=demuxer.frames_lost, packets=demuxer.packets, wall_s=time.perf_counter() - t0,
             cpu_s=time.process_time() - c0, actor=self.name, node=self.node, output_size=remuxer.output_size,

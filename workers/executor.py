@@ -102,13 +102,13 @@ def run_on_ray(
                 _finish(job, config, state, rc)
         tasks = _tasks(todo, rc, state)
         if tasks:
-            pool = _make_pool(config, rc, len(tasks), state)
+            pool = _make_pool(config, rc, len(tasks), state, on_progress=bar.update)
             for task, result in pool.run(tasks):
                 t0 = time.perf_counter()
                 job = todo[task.job]
                 job.workdir.save(task.segment.index, result.data, _record(task, result))
                 job.records[task.segment.index] = _record(task, result)
-                bar.update(task.segment.frames)
+                bar.update(task.segment.frames - task.frames_done)  # what the progress reports missed
                 if job.done:
                     _finish(job, config, state, rc)
                 state.driver_s += time.perf_counter() - t0 + task.fetch_s
@@ -202,7 +202,8 @@ def _tasks(jobs: list[Job], rc: RayConfig, state: _RunState) -> list[SegmentTask
     return tasks
 
 
-def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunState) -> SegmentPool:
+def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunState,
+               on_progress: Callable[[int], None]) -> SegmentPool:
     """One actor per GPU (``num_gpus``) where the cluster has GPUs and the model may use them, else one
     per ``cpus_per_actor`` CPUs; never more actors than segments."""
     resources = ray.cluster_resources()
@@ -233,7 +234,7 @@ def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunS
     def ready(info: dict[str, Any]) -> None:
         state.actors.append({**info, "ready_after_s": round(time.perf_counter() - t_pool, 3)})
 
-    return SegmentPool(make, size, rc.max_retries, rc.actor_start_timeout_s, on_actor=ready)
+    return SegmentPool(make, size, rc.max_retries, rc.actor_start_timeout_s, on_actor=ready, on_progress=on_progress)
 
 
 def _cpus_per_gpu(gpus_per_actor: float) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import ray
+from ray import ObjectRefGenerator
 from ray.actor import ActorHandle
 from ray.exceptions import (
     ActorUnavailableError,
@@ -42,14 +43,18 @@ class SegmentPool:
     """``size`` actors made by ``make_actor``; ``run(tasks)`` yields ``(task, result)`` as segments finish."""
 
     def __init__(self, make_actor: Callable[[], ActorHandle], size: int, max_retries: int,
-                 start_timeout_s: float, on_actor: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 start_timeout_s: float, on_actor: Callable[[dict[str, Any]], None] | None = None,
+                 on_progress: Callable[[int], None] | None = None) -> None:
+        """``on_progress(n)`` gets frames done as actors report them (negative when a lost attempt's
+        frames must be taken back)."""
         self._make = make_actor
+        self._on_progress = on_progress or (lambda n: None)
         self.max_retries = max_retries
         self.start_timeout_s = start_timeout_s
         self._on_actor = on_actor or (lambda info: None)
         self._idle: list[ActorHandle] = []
         self._starting: dict[ray.ObjectRef, ActorHandle] = {}
-        self._busy: dict[ray.ObjectRef, tuple[ActorHandle, SegmentTask]] = {}
+        self._busy: dict[ObjectRefGenerator, tuple[ActorHandle, SegmentTask]] = {}
         self.actors_started = 0
         self.actors_lost = 0
         for _ in range(size):
@@ -83,19 +88,27 @@ class SegmentPool:
             if ref in self._starting:
                 self._actor_ready(ref)
                 continue
-            actor, task = self._busy.pop(ref)
+            actor, task = self._busy[ref]
             try:
                 t_get = time.perf_counter()
-                result: SegmentResult = ray.get(ref)
+                item: int | SegmentResult = ray.get(next(ref))
                 task.fetch_s = time.perf_counter() - t_get
-            except _LOST as err:
+            except (*_LOST, StopIteration) as err:
+                del self._busy[ref]
+                self._on_progress(-task.frames_done)
+                task.frames_done = 0
                 self._lost(actor, task, err)
                 pending.appendleft(task)
                 continue
             except RayTaskError as err:
                 raise _user_error(err, task) from None
+            if isinstance(item, int):
+                task.frames_done += item
+                self._on_progress(item)
+                continue
+            del self._busy[ref]
             self._idle.append(actor)
-            yield task, result
+            yield task, item
 
     def _actor_ready(self, ref: ray.ObjectRef) -> None:
         actor = self._starting.pop(ref)
