@@ -57,6 +57,7 @@ def measure(src: Path, actors: int, seg: SegmentConfig, config: Any, tmp: Path) 
         "per_actor_fps_per_cpu_s": round(sum(s["frames"] for s in segs) / sum(s["cpu_s"] for s in segs), 3),
         "model_share": round(sum(x.get("busy_s", 0) for x in sr) / sum(s["wall_s"] for s in segs), 3),
         "driver_overhead_s_per_segment": report["ray"]["driver_overhead_s_per_segment"],
+        "join_s": report["ray"]["join_s"],
     }
 
 

@@ -106,16 +106,16 @@ def run_on_ray(
             for task, result in pool.run(tasks):
                 t0 = time.perf_counter()
                 job = todo[task.job]
-                job.workdir.save(task.segment.index, result.data, _record(task, result))
-                job.records[task.segment.index] = _record(task, result)
+                record = _record(task, result)
+                job.workdir.save(task.segment.index, result.data, record)
+                job.records[task.segment.index] = record
                 bar.update(task.segment.frames - task.frames_done)  # what the progress reports missed
-                if job.done:
-                    _finish(job, config, state, rc)
                 state.driver_s += time.perf_counter() - t0 + task.fetch_s
                 state.computed += 1
+                if job.done:
+                    _finish(job, config, state, rc)
                 if stop is not None and stop.is_set() and not all(j.done for j in todo):
                     raise Interrupted("stopped before the end; finished segments are kept for resume")
-            state.actors_lost = pool.actors_lost
     finally:
         bar.close()
         if pool is not None:
@@ -147,7 +147,6 @@ class _RunState:
     shipped: bool = False
     driver_s: float = 0.0
     computed: int = 0
-    actors_lost: int = 0
 
 
 def _plan(jobs: list[Job], config: PipelineConfig, rc: RayConfig, overwrite: bool,
@@ -262,8 +261,10 @@ def _record(task: SegmentTask, result: SegmentResult) -> dict[str, Any]:
 def _finish(job: Job, config: PipelineConfig, state: _RunState, rc: RayConfig) -> None:
     """Join the job's segments with its audio into the output (atomically) and build its report."""
     parts = [job.workdir.part(s.index) for s in job.segments]
+    t_join = time.perf_counter()
     with atomic_output(job.dst) as tmp:
         join_segments(parts, job.src, tmp, job.info, job.side)
+    join_s = time.perf_counter() - t_join
     records = [dict(job.records[s.index], resumed=s.index in job.resumed) for s in job.segments]
     frames = sum(r["frames"] for r in records)
     scenes = _scenes(records)
@@ -297,6 +298,7 @@ def _finish(job: Job, config: PipelineConfig, state: _RunState, rc: RayConfig) -
             "retries": sum(r["retries"] for r in records if not r["resumed"]),
             "input_shipped": state.shipped,
             "segment_seconds": rc.segment.seconds,
+            "join_s": round(join_s, 3),
         },
         "versions": versions(),
     }
