@@ -199,6 +199,13 @@ def test_stage_from_registry_annotates_frames_and_keeps_pixels(photos: dict[str,
     assert set(scenes[0]["degradation"]) == set(DEGRADATION_FIELDS)
 
 
+def test_frame_size_change_is_a_new_scene_not_an_error(photos: dict[str, np.ndarray]) -> None:
+    img = photos["skimage__coffee"]
+    frames = _frames([img[:120, :160]] * 3 + [img[:96, :200]] * 3)
+    out = list(DegradeAnalysis("a").process(iter(frames)))
+    assert _cuts(out) == [3]
+
+
 def test_small_and_flat_frames_give_finite_vectors() -> None:
     flat = np.full((40, 50, 3), 128, np.uint8)
     v = degradation_vector(flat)

@@ -36,7 +36,7 @@ _ORIENT_BINS = 12
 class SceneCutParams:
     """When a frame starts a new scene: ``score >= threshold`` and ``score >= ratio x`` recent median."""
 
-    threshold: float = 0.28  # score in [0, ~1]: half structure distance, half mean histogram distance
+    threshold: float = 0.2  # score in [0, ~1]: half structure distance, half mean histogram distance
     ratio: float = 2.0  # how far above the recent scores a cut must stand
     history: int = 8  # recent scores the spike test looks at
     min_scene_frames: int = 2  # a cut right after a cut is a flash or a glitch, not a scene
@@ -80,21 +80,27 @@ def frame_signature(image: np.ndarray, width: int = THUMB_WIDTH) -> tuple[np.nda
     return chroma, tone, structure, small
 
 
-def _standardise(a: np.ndarray) -> np.ndarray:
-    """Zero mean, unit spread over the last two axes (the +0.01 keeps flat frames from exploding)."""
+def _standardise(a: np.ndarray, floor: float = 0.02) -> np.ndarray:
+    """Zero mean, unit spread over the last two axes; a spread below ``floor`` (5/255) is not blown up,
+    so a flat, dark or noisy-flat picture stays near zero instead of becoming amplified noise."""
     m = a.mean(axis=(-2, -1), keepdims=True)
-    return (a - m) / (a.std(axis=(-2, -1), keepdims=True) + 0.01)
+    return (a - m) / (a.std(axis=(-2, -1), keepdims=True) + floor)
 
 
 def aligned_distance(prev: np.ndarray, cur: np.ndarray, shift: int = SHIFT) -> float:
-    """One minus the best correlation of ``cur``'s centre with ``prev`` shifted by up to ``shift`` px."""
+    """Half the smallest mean squared difference of the standardised ``cur`` centre and ``prev`` shifted
+    by up to ``shift`` px: about one minus the correlation for textured pictures, near 0 between two
+    flat ones (nothing to tell them apart), about 1 for two unrelated textured shots."""
+    if prev.shape != cur.shape:
+        return 1.0  # the frame size changed: nothing lines up, as at a cut
     h, w = cur.shape
     if h <= 2 * shift + 2 or w <= 2 * shift + 2:
         shift = 0
     centre = _standardise(cur[shift : h - shift, shift : w - shift])
-    windows = np.lib.stride_tricks.sliding_window_view(prev, centre.shape)  # (2s+1) x (2s+1) x h' x w'
-    corr = np.einsum("ijhw,hw->ij", _standardise(windows), centre) / centre.size
-    return float(1.0 - corr.max())
+    windows = _standardise(np.lib.stride_tricks.sliding_window_view(prev, centre.shape))  # shifts x h' x w'
+    cross = np.einsum("ijhw,hw->ij", windows, centre) / centre.size
+    mse = (windows**2).mean(axis=(-2, -1)) + float((centre**2).mean()) - 2.0 * cross
+    return float(0.5 * mse.min())
 
 
 class SceneCutDetector:

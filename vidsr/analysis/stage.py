@@ -23,7 +23,7 @@ class DegradeAnalysisParams:
     max_tiles: int = 48  # 64x64 full-resolution luma tiles per frame for noise/blur/blocks/ringing
     noise_percentile: float = 10.0
     edge_threshold: float = 0.05
-    cut_threshold: float = 0.28
+    cut_threshold: float = 0.2
     cut_ratio: float = 2.0
     cut_history: int = 8
     min_scene_frames: int = 2
