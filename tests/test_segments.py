@@ -64,11 +64,14 @@ def test_cuts_land_on_keyframes_within_bounds(clip) -> None:
     assert all(SHORT.min_seconds - 1e-6 <= s.end_s - s.start_s <= SHORT.max_seconds + 1e-6 for s in segments)
 
 
-def test_scene_cuts_pull_the_cut_to_their_keyframe(clip) -> None:
-    src = clip(frames=60, options={"g": "5"})  # keyframes every 0.2 s
-    seg = SegmentConfig(seconds=0.8, min_seconds=0.4, max_seconds=1.2, scene_snap_seconds=0.1)
-    segments = plan_segments(src, probe(src), seg, scene_cuts=[0.6])
-    assert segments[1].start_s == pytest.approx(0.6)
+def test_a_scene_cut_in_the_window_is_the_cut_point(clip) -> None:
+    """Exactly on the scene's first frame, even between keyframes (0.52 s; keyframes every 0.2 s)."""
+    src = clip(frames=60, options={"g": "5"})
+    seg = SegmentConfig(seconds=0.8, min_seconds=0.4, max_seconds=1.2)
+    cut_pts = 13 * 512  # frame 13 at 25 fps in a 1/12800 time base
+    segments = plan_segments(src, probe(src), seg, scene_cuts=[cut_pts])
+    assert segments[1].start_pts == cut_pts and not segments[1].at_keyframe
+    assert sum(s.frames for s in segments) == 60
 
 
 @pytest.mark.parametrize("options", [{"g": "10"}, {"g": "250", "bf": "3"}], ids=["short-gop", "one-keyframe-bframes"])

@@ -21,6 +21,8 @@ from typing import Any
 import ray
 import torch
 
+from vidsr.analysis.scenecut import SceneCutDetector
+from vidsr.analysis.stage import DegradeAnalysisParams
 from vidsr.config import PipelineConfig
 from vidsr.errors import InputError
 from vidsr.graph import Graph
@@ -29,7 +31,7 @@ from vidsr.media.probe import MediaInfo
 from vidsr.media.remux import Remuxer
 from vidsr.media.segments import Segment
 from vidsr.pipeline import Enhancer
-from vidsr.stages import Stage, build_stage
+from vidsr.stages import Stage, build_stage, stage_params
 from vidsr.stages.sr import SRStage
 from workers.inputs import fingerprint, materialize
 
@@ -142,6 +144,29 @@ class SegmentWorker:
             stages={name: t.as_dict() for name, t in graph.timings.items()}, input_via=via,
             summaries={s.name: s.summary() for s in stages},
         )
+
+    def scan(self, task: SegmentTask) -> Iterator[int | list[int]]:
+        """A Ray streaming generator: frames scanned as it goes, then the pts of the frames in the task's range
+        that start a scene, by the pipeline's own scene-cut detector (so cuts land where a single run's
+        degrade-analysis puts them). Decoding and thumbnails only: no model, no encode."""
+        src, _ = self._input(task)
+        config = self.enhancer.config
+        analysis = config.stage("degrade-analysis")
+        params = stage_params(analysis) if analysis else DegradeAnalysisParams()
+        detector = SceneCutDetector(params.scene_cut())
+        demuxer = Demuxer(src, task.info, config.decode, task.segment.start_pts, task.segment.end_pts)
+        cuts: list[int] = []
+        unreported, last = 0, time.monotonic()
+        for frame in demuxer():
+            if detector.update(frame.image)[1] and frame.pts is not None:
+                cuts.append(frame.pts)
+            unreported += 1
+            if time.monotonic() - last >= PROGRESS_EVERY_S:
+                yield unreported
+                unreported, last = 0, time.monotonic()
+        if unreported:
+            yield unreported
+        yield cuts
 
     def _fresh_stages(self) -> list[Stage]:
         """New stage objects for each segment, so per-run state (scene-cut history, scene ids, caches) starts

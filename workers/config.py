@@ -33,6 +33,7 @@ class RayConfig:
     actors: int = 0
     cpus_per_actor: int = 0  # 0: 1 on CPU-only clusters, the node's CPUs divided among its GPUs on GPU ones
     gpus_per_actor: float = 1.0
+    scene_scan: bool = True  # with a degrade-analysis stage: find scene cuts first (a decode pass), cut there
     max_retries: int = 2  # attempts after the first, per segment, when its actor or node dies
     ship_input: str = "auto"
     ship_chunk_mb: int = 64  # the input travels in chunks this size, so the driver never holds it whole

@@ -48,6 +48,8 @@ class Job:
     side: list[SidePlan] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
     fingerprint: str = ""
+    scene_cuts: list[int] | None = None  # pts of the frames that start a scene (None: not scanned)
+    chunks: list[ray.ObjectRef] | None = None  # the input in the object store, when shipped
     workdir: WorkDir | None = None
     records: dict[int, dict[str, Any]] = field(default_factory=dict)
     resumed: set[int] = field(default_factory=set)
@@ -88,21 +90,33 @@ def run_on_ray(
                        preset=preset, pix_fmt=pix_fmt)
     check_codec(config.encode.codec)
     todo = [j if isinstance(j, Job) else Job(Path(j[0]), Path(j[1])) for j in jobs]
-    _plan(todo, config, rc, overwrite, warn)
+    _check(todo, config, overwrite, warn)
+    scan = rc.scene_scan and config.stage("degrade-analysis") is not None
+    if scan:
+        for job in todo:
+            job.scene_cuts = WorkDir(job.dst, segment_file_suffix(job.dst)).load_scenes(job.fingerprint)
 
     started_ray = _connect(rc.address)
     pool: SegmentPool | None = None
-    total = sum(s.frames for j in todo for s in j.segments)
-    bar = Progress(total, enabled=progress, desc="vidsr ray")
-    bar.update(sum(j.segments[i].frames for j in todo for i in j.resumed))
+    bar: Progress | None = None
     state = _RunState(t_start=t_start)
     try:
+        state.shipped = _ship(todo, rc)
+        to_scan = [j for j in todo if scan and j.scene_cuts is None]
+        if to_scan:
+            pool = _make_pool(config, rc, sum(len(j.segments) for j in to_scan), state)
+            _scan_scenes(to_scan, todo, pool, rc, progress, state)
+        _plan(todo, config, rc)
+        total = sum(s.frames for j in todo for s in j.segments)
+        bar = Progress(total, enabled=progress, desc="vidsr ray")
+        bar.update(sum(j.segments[i].frames for j in todo for i in j.resumed))
         for job in todo:
             if job.done:
                 _finish(job, config, state, rc)
-        tasks = _tasks(todo, rc, state)
+        tasks = _tasks(todo, rc)
         if tasks:
-            pool = _make_pool(config, rc, len(tasks), state, on_progress=bar.update)
+            pool = pool or _make_pool(config, rc, len(tasks), state)
+            pool.on_progress = bar.update
             for task, result in pool.run(tasks):
                 t0 = time.perf_counter()
                 job = todo[task.job]
@@ -117,7 +131,8 @@ def run_on_ray(
                 if stop is not None and stop.is_set() and not all(j.done for j in todo):
                     raise Interrupted("stopped before the end; finished segments are kept for resume")
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if pool is not None:
             pool.shutdown()
         if started_ray:
@@ -147,10 +162,10 @@ class _RunState:
     shipped: bool = False
     driver_s: float = 0.0
     computed: int = 0
+    scan_s: float | None = None
 
 
-def _plan(jobs: list[Job], config: PipelineConfig, rc: RayConfig, overwrite: bool,
-          warn: Callable[[str], None]) -> None:
+def _check(jobs: list[Job], config: PipelineConfig, overwrite: bool, warn: Callable[[str], None]) -> None:
     """Check every path and probe every input before any Ray work, so errors read as a local run's."""
     seen: set[Path] = set()
     for job in jobs:
@@ -163,12 +178,47 @@ def _plan(jobs: list[Job], config: PipelineConfig, rc: RayConfig, overwrite: boo
         for plan in job.side:
             if plan.action != "copy":
                 warn(plan.describe())
-        job.segments = plan_segments(job.src, job.info, rc.segment)
         job.fingerprint = fingerprint(job.src)
+
+
+def _plan(jobs: list[Job], config: PipelineConfig, rc: RayConfig) -> None:
+    """Cut each input (on its scene cuts where known) and open its work directory, resuming what matches."""
+    for job in jobs:
+        job.segments = plan_segments(job.src, job.info, rc.segment, job.scene_cuts or ())
         suffix = segment_file_suffix(job.dst)
         job.workdir = WorkDir(job.dst, suffix)
         job.records = job.workdir.open(WorkDir.plan_key(job.fingerprint, config, job.segments, suffix))
         job.resumed = set(job.records)
+        if job.scene_cuts is not None:
+            job.workdir.save_scenes(job.fingerprint, job.scene_cuts)
+
+
+def _scan_scenes(to_scan: list[Job], jobs: list[Job], pool: SegmentPool, rc: RayConfig, progress: bool | None,
+                 state: _RunState) -> None:
+    """Find every scene cut with the pipeline's detector, in parallel over keyframe-cut chunks on the actors.
+
+    A cut on a chunk's first frame cannot be seen (the detector needs the frame before), but chunk
+    starts are keyframes, where segments may be cut anyway.
+    """
+    t0 = time.perf_counter()
+    tasks = []
+    for job in to_scan:
+        job.segments = plan_segments(job.src, job.info, rc.segment)
+        job.scene_cuts = []
+        tasks += [SegmentTask(job=jobs.index(job), src=str(job.src), fingerprint=job.fingerprint, info=job.info,
+                              segment=seg, suffix="", input_chunks=job.chunks,
+                              prefer_local=rc.ship_input != "always") for seg in job.segments]
+    bar = Progress(sum(s.frames for j in to_scan for s in j.segments), enabled=progress, desc="vidsr scenes")
+    pool.on_progress = bar.update
+    try:
+        for task, cuts in pool.run(tasks, method="scan"):
+            jobs[task.job].scene_cuts += cuts
+            bar.update(task.segment.frames - task.frames_done)
+    finally:
+        bar.close()
+    for job in to_scan:
+        job.scene_cuts.sort()
+    state.scan_s = time.perf_counter() - t0
 
 
 def _connect(address: str | None) -> bool:
@@ -184,25 +234,28 @@ def _connect(address: str | None) -> bool:
     return True
 
 
-def _tasks(jobs: list[Job], rc: RayConfig, state: _RunState) -> list[SegmentTask]:
+def _ship(jobs: list[Job], rc: RayConfig) -> bool:
+    """Put each input in the object store when workers may not share the driver's disk."""
     multi_node = sum(1 for n in ray.nodes() if n.get("Alive")) > 1
-    ship_input = rc.ship_input == "always" or (rc.ship_input == "auto" and multi_node)
+    if not (rc.ship_input == "always" or (rc.ship_input == "auto" and multi_node)):
+        return False
+    for job in jobs:
+        job.chunks = ship(job.src, rc.ship_chunk_mb)
+    return True
+
+
+def _tasks(jobs: list[Job], rc: RayConfig) -> list[SegmentTask]:
     tasks = []
     for j, job in enumerate(jobs):
-        todo = [s for s in job.segments if s.index not in job.records]
-        if not todo:
-            continue
-        chunks = ship(job.src, rc.ship_chunk_mb) if ship_input else None
-        state.shipped = state.shipped or ship_input
-        for seg in todo:
-            tasks.append(SegmentTask(job=j, src=str(job.src), fingerprint=job.fingerprint, info=job.info,
-                                     segment=seg, suffix=job.workdir.suffix, input_chunks=chunks,
-                                     prefer_local=rc.ship_input != "always"))
+        for seg in job.segments:
+            if seg.index not in job.records:
+                tasks.append(SegmentTask(job=j, src=str(job.src), fingerprint=job.fingerprint, info=job.info,
+                                         segment=seg, suffix=job.workdir.suffix, input_chunks=job.chunks,
+                                         prefer_local=rc.ship_input != "always"))
     return tasks
 
 
-def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunState,
-               on_progress: Callable[[int], None]) -> SegmentPool:
+def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunState) -> SegmentPool:
     """One actor per GPU (``num_gpus``) where the cluster has GPUs and the model may use them, else one
     per ``cpus_per_actor`` CPUs; never more actors than segments."""
     resources = ray.cluster_resources()
@@ -233,7 +286,7 @@ def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunS
     def ready(info: dict[str, Any]) -> None:
         state.actors.append({**info, "ready_after_s": round(time.perf_counter() - t_pool, 3)})
 
-    return SegmentPool(make, size, rc.max_retries, rc.actor_start_timeout_s, on_actor=ready, on_progress=on_progress)
+    return SegmentPool(make, size, rc.max_retries, rc.actor_start_timeout_s, on_actor=ready)
 
 
 def _cpus_per_gpu(gpus_per_actor: float) -> int:
@@ -267,7 +320,7 @@ def _finish(job: Job, config: PipelineConfig, state: _RunState, rc: RayConfig) -
     join_s = time.perf_counter() - t_join
     records = [dict(job.records[s.index], resumed=s.index in job.resumed) for s in job.segments]
     frames = sum(r["frames"] for r in records)
-    scenes = _scenes(records)
+    scenes = _scenes(records, job)
     wall = time.perf_counter() - state.t_start
     v = job.info.video
     size = next((r["output_size"] for r in records if r.get("output_size")), None)
@@ -299,6 +352,8 @@ def _finish(job: Job, config: PipelineConfig, state: _RunState, rc: RayConfig) -
             "input_shipped": state.shipped,
             "segment_seconds": rc.segment.seconds,
             "join_s": round(join_s, 3),
+            "scene_cuts": len(job.scene_cuts) if job.scene_cuts is not None else None,
+            "scene_scan_s": round(state.scan_s, 3) if state.scan_s is not None else None,
         },
         "versions": versions(),
     }
@@ -306,23 +361,37 @@ def _finish(job: Job, config: PipelineConfig, state: _RunState, rc: RayConfig) -
         job.workdir.remove()
 
 
-def _scenes(records: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    """The segments' scene lists as one list over the whole video: ids and frame indices made global.
-    A segment starts a scene (its analysis has no earlier frame), so a scene crossing a cut point is
-    listed twice, once per segment, with the same ``cut_score`` of 0 on its second part."""
+def _scenes(records: list[dict[str, Any]], job: Job) -> list[dict[str, Any]] | None:
+    """The segments' scene lists as one list over the whole video, ids and frame indices made global.
+
+    Each segment's analysis starts a scene at its first frame; where that frame is not a scene cut (a
+    keyframe cut inside a scene) the two parts are merged back into one scene, as a single run lists it.
+    """
     scenes: list[dict[str, Any]] = []
     offset, found = 0, False
-    for r in records:
-        for summary in (r.get("stage_summaries") or {}).values():
-            if isinstance(summary, dict) and summary.get("scenes") is not None:
-                found = True
-                for scene in summary["scenes"]:
-                    scenes.append({**scene, "scene_id": len(scenes), "segment": r["index"],
-                                   "start_index": scene["start_index"] + offset,
-                                   "end_index": scene["end_index"] + offset})
-                break
+    cuts = set(job.scene_cuts or ())
+    for seg, r in zip(job.segments, records):
+        listed = next((x["scenes"] for x in (r.get("stage_summaries") or {}).values()
+                       if isinstance(x, dict) and x.get("scenes") is not None), None)
+        if listed is not None:
+            found = True
+            for i, scene in enumerate(listed):
+                scene = {**scene, "start_index": scene["start_index"] + offset,
+                         "end_index": scene["end_index"] + offset}
+                if i == 0 and scenes and seg.start_pts not in cuts:
+                    _merge_scene(scenes[-1], scene)
+                else:
+                    scenes.append({**scene, "scene_id": len(scenes)})
         offset += r["frames"]
     return scenes if found else None
+
+
+def _merge_scene(into: dict[str, Any], part: dict[str, Any]) -> None:
+    n_a, n_b = into["frames"], part["frames"]
+    deg_a, deg_b = into.get("degradation") or {}, part.get("degradation") or {}
+    into["degradation"] = {k: round((deg_a[k] * n_a + deg_b.get(k, 0.0) * n_b) / max(n_a + n_b, 1), 4)
+                           for k in deg_a}
+    into.update(frames=n_a + n_b, end_index=part["end_index"], end_time=part["end_time"])
 
 
 def _degradation(scenes: list[dict[str, Any]] | None) -> dict[str, float] | None:

@@ -48,7 +48,7 @@ class SegmentPool:
         """``on_progress(n)`` gets frames done as actors report them (negative when a lost attempt's
         frames must be taken back)."""
         self._make = make_actor
-        self._on_progress = on_progress or (lambda n: None)
+        self.on_progress = on_progress or (lambda n: None)
         self.max_retries = max_retries
         self.start_timeout_s = start_timeout_s
         self._on_actor = on_actor or (lambda info: None)
@@ -65,13 +65,15 @@ class SegmentPool:
         self._starting[actor.ready.remote()] = actor
         self.actors_started += 1
 
-    def run(self, tasks: list[SegmentTask]) -> Iterator[tuple[SegmentTask, SegmentResult]]:
+    def run(self, tasks: list[SegmentTask], method: str = "process") -> Iterator[tuple[SegmentTask, Any]]:
+        """Call actor ``method`` (a streaming generator: frame counts, then its result) once per task."""
         pending = collections.deque(tasks)
         last_progress = time.monotonic()
         while pending or self._busy:
             while pending and self._idle:
                 actor, task = self._idle.pop(), pending.popleft()
-                self._busy[actor.process.remote(task)] = (actor, task)
+                task.frames_done = 0
+                self._busy[getattr(actor, method).remote(task)] = (actor, task)
             waiting = [*self._busy, *self._starting]
             if not waiting:
                 raise ProcessingError("every Ray actor was lost and none could be restarted; nothing left to run on")
@@ -91,11 +93,11 @@ class SegmentPool:
             actor, task = self._busy[ref]
             try:
                 t_get = time.perf_counter()
-                item: int | SegmentResult = ray.get(next(ref))
+                item: int | SegmentResult | list[int] = ray.get(next(ref))
                 task.fetch_s = time.perf_counter() - t_get
             except (*_LOST, StopIteration) as err:
                 del self._busy[ref]
-                self._on_progress(-task.frames_done)
+                self.on_progress(-task.frames_done)
                 task.frames_done = 0
                 self._lost(actor, task, err)
                 pending.appendleft(task)
@@ -104,7 +106,7 @@ class SegmentPool:
                 raise _user_error(err, task) from None
             if isinstance(item, int):
                 task.frames_done += item
-                self._on_progress(item)
+                self.on_progress(item)
                 continue
             del self._busy[ref]
             self._idle.append(actor)

@@ -57,6 +57,19 @@ class WorkDir:
         plan.write_text(json.dumps({"key": key}) + "\n")
         return {}
 
+    def load_scenes(self, fingerprint: str) -> list[int] | None:
+        """Scene cuts found by an earlier, stopped run on the same input (the scan is not redone)."""
+        try:
+            data = json.loads((self.path / "scenes.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return [int(p) for p in data["cuts"]] if data.get("input") == fingerprint else None
+
+    def save_scenes(self, fingerprint: str, cuts: list[int]) -> None:
+        tmp = self.path / "scenes.json.tmp"
+        tmp.write_text(json.dumps({"input": fingerprint, "cuts": cuts}) + "\n")
+        tmp.replace(self.path / "scenes.json")
+
     def _records(self) -> dict[int, dict[str, Any]]:
         records = {}
         for f in self.path.glob("seg-*.json"):

@@ -31,7 +31,6 @@ class SegmentConfig:
     seconds: float = 30.0
     min_seconds: float = 10.0
     max_seconds: float = 60.0
-    scene_snap_seconds: float = 5.0  # a keyframe this close to a scene cut wins over the one nearest the target
 
     def __post_init__(self) -> None:
         if not 0 < self.min_seconds <= self.seconds <= self.max_seconds:
@@ -76,12 +75,15 @@ def _scan(path: str | Path) -> tuple[list[int], set[int], Fraction]:
 
 
 def plan_segments(
-    path: str | Path, info: MediaInfo, config: SegmentConfig, scene_cuts: Sequence[float] = ()
+    path: str | Path, info: MediaInfo, config: SegmentConfig, scene_cuts: Sequence[int] = ()
 ) -> list[Segment]:
-    """Cut the video into segments at keyframes, near scene cuts when there are any (times in seconds).
+    """Cut the video into segments: on a scene cut where the length window has one, else on a keyframe.
 
-    A source with too few keyframes is still cut at ``max_seconds`` on the frame nearest the target:
-    decoding that segment then starts at the keyframe before it and drops the frames before its start.
+    ``scene_cuts`` are the pts of frames that start a scene. A segment that starts on a scene cut starts
+    its own scene exactly where a single run would, so per-scene state (scene ids, the analysis' running
+    means, caches, smoothing) is the same on both sides of the join. Such a cut, or a forced one in a source
+    with too few keyframes, may fall between keyframes: that segment's decode then starts at the keyframe
+    before it and drops the frames before its start (a partial GOP of extra decoding, never wrong frames).
     """
     pts, keys, tb = _scan(path)
     if not pts:
@@ -93,14 +95,16 @@ def plan_segments(
         return float(p * tb)
 
     key_list = sorted(keys)
+    scenes = sorted(set(scene_cuts))
     cuts: list[tuple[int, bool]] = []
     start = pts[0]
     while end_time - t(start) >= config.seconds + config.min_seconds:
         lo, hi, target = t(start) + config.min_seconds, t(start) + config.max_seconds, t(start) + config.seconds
         window = [k for k in key_list[bisect.bisect_right(key_list, start):] if lo <= t(k) <= hi]
-        snapped = [k for k in window for s in scene_cuts if abs(t(k) - s) <= config.scene_snap_seconds]
-        if snapped:
-            cut, at_key = min(snapped, key=lambda k: min(abs(t(k) - s) for s in scene_cuts)), True
+        on_scene = [c for c in scenes[bisect.bisect_right(scenes, start):] if lo <= t(c) <= hi]
+        if on_scene:
+            cut = min(on_scene, key=lambda c: abs(t(c) - target))
+            at_key = cut in keys
         elif window:
             cut, at_key = min(window, key=lambda k: abs(t(k) - target)), True
         else:
