@@ -22,6 +22,7 @@ import importlib.util
 import json
 import platform
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,7 +247,7 @@ def main() -> None:
     crops_png(s, names, args.out / "crops.png")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     report = {
-        "command": "python bench/quality.py" + (" --quick" if args.quick else ""),
+        "command": " ".join(["python bench/quality.py", *sys.argv[1:]]),
         "commit": commit or "unknown",
         "torch": torch.__version__,
         "machine": f"{platform.machine()}, {torch.get_num_interop_threads()} interop threads, {platform.system()}",
