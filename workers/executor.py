@@ -22,7 +22,7 @@ from vidsr.errors import CorruptInputError, Interrupted, UsageError
 from vidsr.media.output import atomic_output, check_paths
 from vidsr.media.probe import MediaInfo, probe
 from vidsr.media.remux import check_codec
-from vidsr.media.segments import Segment, join_segments, plan_segments, segment_file_suffix
+from vidsr.media.segments import Segment, join_segments, plan_segments, scan_chunks, segment_file_suffix
 from vidsr.media.streams import SidePlan, plan_side_streams
 from vidsr.pipeline import configure
 from vidsr.progress import Progress
@@ -197,13 +197,13 @@ def _scan_scenes(to_scan: list[Job], jobs: list[Job], pool: SegmentPool, rc: Ray
                  state: _RunState) -> None:
     """Find every scene cut with the pipeline's detector, in parallel over keyframe-cut chunks on the actors.
 
-    A cut on a chunk's first frame cannot be seen (the detector needs the frame before), but chunk
-    starts are keyframes, where segments may be cut anyway.
+    A cut on a chunk's first frame cannot be seen (the detector needs the frame before); chunks start one
+    frame after a keyframe, so the likeliest cuts, on keyframes, are seen (see :func:`scan_chunks`).
     """
     t0 = time.perf_counter()
     tasks = []
     for job in to_scan:
-        job.segments = plan_segments(job.src, job.info, rc.segment)
+        job.segments = scan_chunks(job.src, job.info, rc.segment)
         job.scene_cuts = []
         tasks += [SegmentTask(job=jobs.index(job), src=str(job.src), fingerprint=job.fingerprint, info=job.info,
                               segment=seg, suffix="", input_chunks=job.chunks,

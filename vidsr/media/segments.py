@@ -20,7 +20,7 @@ from vidsr.errors import OutputError, ProcessingError
 from vidsr.media.probe import MediaInfo, open_input
 from vidsr.media.streams import SidePlan, SideStreams, clean_metadata
 
-__all__ = ["SegmentConfig", "Segment", "plan_segments", "join_segments", "segment_file_suffix"]
+__all__ = ["SegmentConfig", "Segment", "plan_segments", "scan_chunks", "join_segments", "segment_file_suffix"]
 
 
 @dataclass
@@ -99,7 +99,8 @@ def plan_segments(
     cuts: list[tuple[int, bool]] = []
     start = pts[0]
     while end_time - t(start) >= config.seconds + config.min_seconds:
-        lo, hi, target = t(start) + config.min_seconds, t(start) + config.max_seconds, t(start) + config.seconds
+        lo, target = t(start) + config.min_seconds, t(start) + config.seconds
+        hi = min(t(start) + config.max_seconds, end_time - config.min_seconds)  # the rest must not be too short
         window = [k for k in key_list[bisect.bisect_right(key_list, start):] if lo <= t(k) <= hi]
         on_scene = [c for c in scenes[bisect.bisect_right(scenes, start):] if lo <= t(c) <= hi]
         if on_scene:
@@ -110,8 +111,8 @@ def plan_segments(
         else:
             cut = min(pts[bisect.bisect_right(pts, start):], key=lambda p: abs(t(p) - target))
             at_key = cut in keys
-        if end_time - t(cut) < config.min_seconds:
-            break  # the rest would be too short to pay for an actor call: it stays with this segment
+            if end_time - t(cut) < config.min_seconds:
+                break  # the rest would be too short to pay for an actor call: it stays with this segment
         cuts.append((cut, at_key))
         start = cut
 
@@ -131,6 +132,26 @@ def plan_segments(
             at_keyframe=at_key,
         ))
     return segments
+
+
+def scan_chunks(path: str | Path, info: MediaInfo, config: SegmentConfig) -> list[Segment]:
+    """Chunks for a parallel scene-cut scan: the keyframe plan with every cut moved one frame later.
+
+    A detector needs the frame before to see a cut, and encoders put keyframes on cuts; so each chunk's
+    first frame is the one after a keyframe, and that keyframe (a likely cut) is scanned with the frame
+    before it, in the previous chunk. Decoding a chunk wastes only that keyframe.
+    """
+    pts = _scan(path)[0]
+    starts = [s.start_pts for s in plan_segments(path, info, config)[1:]]
+    moved = [pts[i] for p in starts if (i := bisect.bisect_right(pts, p)) < len(pts)]
+    bounds: list[int | None] = [None, *sorted(set(moved))]
+    chunks = []
+    for i, begin in enumerate(bounds):
+        finish = bounds[i + 1] if i + 1 < len(bounds) else None
+        lo_i = 0 if begin is None else bisect.bisect_left(pts, begin)
+        hi_i = len(pts) if finish is None else bisect.bisect_left(pts, finish)
+        chunks.append(Segment(i, begin, finish, hi_i - lo_i, 0.0, 0.0, False))
+    return chunks
 
 
 def join_segments(parts: Sequence[Path], src: Path, dst: Path, info: MediaInfo, side: list[SidePlan]) -> int:
