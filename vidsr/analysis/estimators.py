@@ -78,10 +78,10 @@ def luma_tiles(image: np.ndarray, max_tiles: int = 48) -> np.ndarray:
         step += 1
     rows = np.arange((nh - 1) % step // 2, nh, step)
     cols = np.arange((nw - 1) % step // 2, nw, step)
-    blocks = image[: nh * TILE, : nw * TILE].reshape(nh, TILE, nw, TILE, 3)[rows][:, :, cols]
-    blocks = blocks.transpose(0, 2, 1, 3, 4).astype(np.float32)  # rows x cols x 64 x 64 x 3
-    wts = _LUMA_601 / (255.0 if image.dtype == np.uint8 else 65535.0)
-    y = blocks[..., 0] * wts[0] + blocks[..., 1] * wts[1] + blocks[..., 2] * wts[2]
+    # one gather: the two index arrays, split by a slice, put rows x cols first -> rows x cols x 64 x 64 x 3
+    blocks = image[: nh * TILE, : nw * TILE].reshape(nh, TILE, nw, TILE, 3)[rows[:, None], :, cols[None, :]]
+    wts = _LUMA_601 / np.float32(255.0 if image.dtype == np.uint8 else 65535.0)
+    y = blocks[..., 0] * wts[0] + blocks[..., 1] * wts[1] + blocks[..., 2] * wts[2]  # float32 from here
     return y.reshape(-1, TILE, TILE)
 
 
