@@ -55,8 +55,10 @@ class SegmentPool:
         self._idle: list[ActorHandle] = []
         self._starting: dict[ray.ObjectRef, ActorHandle] = {}
         self._busy: dict[ObjectRefGenerator, tuple[ActorHandle, SegmentTask]] = {}
+        self.size = size
         self.actors_started = 0
         self.actors_lost = 0
+        self.start_failures = 0
         for _ in range(size):
             self._start_actor()
 
@@ -117,8 +119,14 @@ class SegmentPool:
         try:
             info = ray.get(ref)
         except _LOST as err:
-            log.warning("a Ray actor died while starting (%s); starting another", _first_line(err))
             self.actors_lost += 1
+            self.start_failures += 1
+            if self.start_failures > self.size + self.max_retries:
+                raise ProcessingError(
+                    f"Ray actors keep dying while they load the pipeline ({self.start_failures} so far; last: "
+                    f"{_first_line(err)}); check the worker nodes' memory and logs"
+                ) from None
+            log.warning("a Ray actor died while starting (%s); starting another", _first_line(err))
             self._start_actor()
             return
         except RayTaskError as err:  # the pipeline cannot be built there: the same error as a local run
