@@ -8,6 +8,7 @@ to disk, so the driver's memory does not grow with the video's length or the num
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -225,12 +226,20 @@ def _connect(address: str | None) -> bool:
     """Join or start Ray; return True when this call started it (and so must shut it down)."""
     if ray.is_initialized():
         return False
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         detail = " ".join(str(err).split())[:300]
         raise UsageError(f"cannot start or join {where}: {detail}") from None
+    finally:
+        # Ray's core worker installs a crash handler that aborts on SIGTERM; put back the caller's, so
+        # SIGTERM (Ctrl-C, `ray job stop`) stops the run cleanly and keeps finished segments for resume
+        if threading.current_thread() is threading.main_thread():
+            for sig, handler in handlers.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
     return True
 
 
