@@ -266,15 +266,21 @@ def _tasks(jobs: list[Job], rc: RayConfig) -> list[SegmentTask]:
 
 def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunState) -> SegmentPool:
     """One actor per GPU (``num_gpus``) where the cluster has GPUs and the model may use them, else one
-    per ``cpus_per_actor`` CPUs; never more actors than segments."""
+    per ``cpus_per_actor`` CPUs; never more actors than segments.
+
+    The pool is sized from what the cluster has when the job starts. On an autoscaling cluster with no GPU
+    node up yet, ``--device cuda`` with ``VIDSR_RAY_ACTORS=N`` asks for N GPU actors, and the autoscaler
+    starts the nodes they need.
+    """
     resources = ray.cluster_resources()
     state.resources = {k: v for k, v in resources.items() if k in ("CPU", "GPU", "memory")}
     sr = config.stage("sr")
     device = str(sr.params.get("device", "auto")) if sr else "cpu"
     gpus = resources.get("GPU", 0.0)
-    if device.startswith("cuda") and gpus < 1:
-        raise UsageError("--device cuda was asked for but the Ray cluster has no GPUs")
-    if gpus >= rc.gpus_per_actor and device != "cpu":
+    if device.startswith("cuda") and gpus < 1 and not rc.actors:
+        raise UsageError("--device cuda was asked for but the Ray cluster has no GPUs (on an autoscaling "
+                         "cluster, set VIDSR_RAY_ACTORS=N to ask for N GPU actors)")
+    if device.startswith("cuda") or (gpus >= rc.gpus_per_actor and device != "cpu"):
         cpus = rc.cpus_per_actor or _cpus_per_gpu(rc.gpus_per_actor)
         options = {"num_gpus": rc.gpus_per_actor, "num_cpus": cpus}
         fit = int(gpus // rc.gpus_per_actor)
