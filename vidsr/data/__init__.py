@@ -67,9 +67,7 @@ def eval_images(root: Path | str | None = None, max_side: int | None = None) -> 
     return [(n, _fit(img, max_side)) for n, img in sorted(out, key=lambda t: t[0])]
 
 
-def train_images(
-    root: Path | str = DEFAULT_ROOT, max_side: int | None = None
-) -> list[tuple[str, np.ndarray]]:
+def train_images(root: Path | str = DEFAULT_ROOT, max_side: int | None = None) -> list[tuple[str, np.ndarray]]:
     """The built training photographs as ``(name, HxWx3 uint8)``; run ``python -m vidsr.data build`` first."""
     root = Path(root)
     if not (root / "manifest.json").exists():

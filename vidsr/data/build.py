@@ -158,9 +158,7 @@ def _skimage_entries(out: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def build(
-    out: Path, cache: Path | None = None, with_palapeli: bool = True, with_debian: bool = True
-) -> dict[str, Any]:
+def build(out: Path, cache: Path | None = None, with_palapeli: bool = True, with_debian: bool = True) -> dict[str, Any]:
     """Gather the training and evaluation photographs into ``out`` and write ``out/manifest.json``.
 
     Deterministic: fixed file lists, byte copies, entries sorted by split and name. ``with_debian=False``

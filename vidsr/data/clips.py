@@ -54,9 +54,7 @@ def _crop(img: np.ndarray, y: int, x: int, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(img[y : y + size[0], x : x + size[1]])
 
 
-def pan_clip(
-    img: np.ndarray, n: int = 16, size: tuple[int, int] = (192, 256), step: tuple[int, int] = (1, 3)
-) -> Clip:
+def pan_clip(img: np.ndarray, n: int = 16, size: tuple[int, int] = (192, 256), step: tuple[int, int] = (1, 3)) -> Clip:
     """A camera pan: frame ``t`` is the crop at ``(t * dy, t * dx)`` (clamped to fit), integer pixels."""
     H, W = img.shape[:2]
     dy, dx = step
@@ -142,10 +140,7 @@ def static_noise_clip(
     """A tripod shot with fresh Gaussian sensor noise (std ``sigma``/255) each frame; truth: the clean one."""
     clean = _crop(img, 0, 0, size)
     rng = np.random.default_rng(seed)
-    frames = [
-        np.clip(clean + rng.normal(0.0, sigma, clean.shape), 0, 255).round().astype(np.uint8)
-        for _ in range(n)
-    ]
+    frames = [np.clip(clean + rng.normal(0.0, sigma, clean.shape), 0, 255).round().astype(np.uint8) for _ in range(n)]
     return Clip("static_noise", frames, motion="static_noise", truth={"clean": clean, "sigma": sigma})
 
 

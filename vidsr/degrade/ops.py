@@ -97,9 +97,7 @@ def _luma(x_BCHW: torch.Tensor) -> torch.Tensor:
     return (x_BCHW * w).sum(1, keepdim=True)
 
 
-def apply_gaussian_noise(
-    x_BCHW: torch.Tensor, sigma: float, gray: bool = False, seed: int = 0
-) -> torch.Tensor:
+def apply_gaussian_noise(x_BCHW: torch.Tensor, sigma: float, gray: bool = False, seed: int = 0) -> torch.Tensor:
     """Add zero-mean Gaussian noise of std ``sigma`` in 8-bit units (0..255); ``gray``: same in all channels.
 
     Seeded with its own generator, so a sweep is reproducible and independent of global RNG state.
@@ -111,9 +109,7 @@ def apply_gaussian_noise(
     return (x_BCHW + n * (sigma / 255.0)).clamp(0.0, 1.0)
 
 
-def apply_poisson_noise(
-    x_BCHW: torch.Tensor, scale: float, gray: bool = False, seed: int = 0
-) -> torch.Tensor:
+def apply_poisson_noise(x_BCHW: torch.Tensor, scale: float, gray: bool = False, seed: int = 0) -> torch.Tensor:
     """Add signal-dependent shot noise: ``scale * (Poisson(x * L) / L - x)`` with ``L = 256`` levels.
 
     At ``scale = 1`` a mid-grey pixel gets a std of about 11/255; the noise grows with brightness, as a

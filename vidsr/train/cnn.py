@@ -93,9 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--ckpt-every", type=int, default=100)
     ap.add_argument("--export", type=Path, default=None, help="write fp16 safetensors here when done")
-    ap.add_argument(
-        "--max-minutes", type=float, default=0, help="stop (checkpointed) after this long; 0 = never"
-    )
+    ap.add_argument("--max-minutes", type=float, default=0, help="stop (checkpointed) after this long; 0 = never")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -132,9 +130,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def checkpoint() -> None:
         tmp = ckpt_path.with_suffix(".tmp")
-        torch.save(
-            {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed}, tmp
-        )
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed}, tmp)
         tmp.rename(ckpt_path)
 
     def run_eval() -> None:
@@ -165,9 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         now = time.time()
         elapsed, t_start = elapsed + (now - t_start), now
         if step % 25 == 0:
-            _log(
-                log, {"step": step, "loss": round(loss_acc / n_acc, 5), "lr": lr, "elapsed_s": round(elapsed)}
-            )
+            _log(log, {"step": step, "loss": round(loss_acc / n_acc, 5), "lr": lr, "elapsed_s": round(elapsed)})
             loss_acc, n_acc = 0.0, 0
         if step % args.ckpt_every == 0 or progress() >= 1.0:
             checkpoint()

@@ -60,8 +60,6 @@ def evaluate(
         lq, _ = degrade(hq, scale, level, seed=seed + i)
         out = sr(lq).clamp(0, 1)
         base = bicubic_up(lq, scale)
-        rows.append(
-            (psnr_y(out, hq, scale), ssim_y(out, hq, scale), psnr_y(base, hq, scale), ssim_y(base, hq, scale))
-        )
+        rows.append((psnr_y(out, hq, scale), ssim_y(out, hq, scale), psnr_y(base, hq, scale), ssim_y(base, hq, scale)))
     m = np.mean(np.array(rows), axis=0)
     return {"psnr": m[0], "ssim": m[1], "bicubic_psnr": m[2], "bicubic_ssim": m[3], "gain_db": m[0] - m[2]}
