@@ -9,7 +9,7 @@ footage, medium degradation): the temporal flicker of the output against the gro
 (needs ``opencv-python-headless`` for the flow; without it the flicker table is skipped).
 
 Writes ``quality.json`` (everything, per image), ``quality.md`` (the tables) and ``crops.png``
-(side-by-side crops: LQ, bicubic, each model, HQ) to ``--out`` (``docs/quality`` by default).
+and ``crops_x4.png`` (side-by-side crops: LQ, bicubic, each model, HQ) to ``--out`` (``docs/quality`` by default).
 
     python bench/quality.py            # the full run (a few minutes on 2 CPU cores)
     python bench/quality.py --quick    # 3 photographs, smaller, shorter clips: about a minute
@@ -202,7 +202,9 @@ def markdown(report: dict[str, Any]) -> str:
         for m in sorted({r["model"] for r in report["clips_results"]}):
             sel = [r for r in report["clips_results"] if r["model"] == m]
             lines.append(f"| {m} | {mean(sel, 'excess'):+.3f} |")
-    lines += ["", "![side-by-side crops: LQ, bicubic, each model, HQ](crops.png)", ""]
+    lines += ["", f"Side-by-side crops at x{s['scales'][0]}, medium degradation (LQ shown nearest-neighbour):", "",
+              "![side-by-side crops: LQ, bicubic, each model, HQ](crops.png)", ""]
+    lines += [f"At x{sc}: [crops_x{sc}.png](crops_x{sc}.png)" for sc in s["scales"][1:]] + [""]
     return "\n".join(lines)
 
 
@@ -244,7 +246,8 @@ def main() -> None:
         print("clips:", flush=True)
         clip_rows = evaluate_clips(s, names)
     args.out.mkdir(parents=True, exist_ok=True)
-    crops_png(s, names, args.out / "crops.png")
+    for scale in s.scales:  # x2 first: every model has it
+        crops_png(s, names, args.out / ("crops.png" if scale == s.scales[0] else f"crops_x{scale}.png"), scale)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     report = {
         "command": " ".join(["python bench/quality.py", *sys.argv[1:]]),
@@ -262,7 +265,7 @@ def main() -> None:
     table = markdown(report)
     (args.out / "quality.md").write_text(table)
     print(table)
-    print(f"wrote {args.out}/quality.json, quality.md, crops.png in {report['seconds']} s")
+    print(f"wrote {args.out}/quality.json, quality.md and the crops in {report['seconds']} s")
 
 
 if __name__ == "__main__":
