@@ -66,3 +66,4 @@ def _load_builtin_models() -> None:
     import vidsr.sr.classical  # noqa: F401
     import vidsr.sr.cnn  # noqa: F401
     import vidsr.sr.lanczos  # noqa: F401
+    import vidsr.sr.vq_lq  # noqa: F401
