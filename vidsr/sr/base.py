@@ -17,7 +17,9 @@ class SuperResolver(Protocol):
     """Batch in, batch out: ``x_BCHW`` float RGB in [0, 1] on ``device`` -> ``B x C x sH x sW``.
 
     ``context`` is how many low-resolution pixels around a tile the model needs to give the same
-    result as on the whole frame (the tiler's overlap is at least this).
+    result as on the whole frame (the tiler's overlap is at least this). A model may also set
+    ``accepts_uint8 = True`` to take ``uint8`` batches (0-255) and return ``uint8``, skipping the
+    float conversion where it has a faster integer path.
     """
 
     name: str

@@ -57,18 +57,22 @@ def upscale_tiled(
     boxes = [(y, x) for y in tile_starts(H, th, overlap) for x in tile_starts(W, tw, overlap)]
     # crop origin per tile: centred on the tile, clamped inside the frame
     origins = [(min(max(y - (ch - th) // 2, 0), H - ch), min(max(x - (cw - tw) // 2, 0), W - cw)) for y, x in boxes]
-    out = torch.zeros(B, C, H * s, W * s, device=x_BCHW.device, dtype=x_BCHW.dtype)
-    weight = torch.zeros(1, 1, H * s, W * s, device=x_BCHW.device, dtype=x_BCHW.dtype)
+    blend_dtype = x_BCHW.dtype if x_BCHW.dtype.is_floating_point else torch.float32
+    out = torch.zeros(B, C, H * s, W * s, device=x_BCHW.device, dtype=blend_dtype)
+    weight = torch.zeros(1, 1, H * s, W * s, device=x_BCHW.device, dtype=blend_dtype)
     per_call = max(1, max_batch // B)
     for i in range(0, len(boxes), per_call):
         crops = [x_BCHW[:, :, cy : cy + ch, cx : cx + cw] for cy, cx in origins[i : i + per_call]]
         up = model(torch.cat(crops, dim=0))
         for j, ((y, x), (cy, cx)) in enumerate(zip(boxes[i : i + per_call], origins[i : i + per_call])):
             oy, ox = (y - cy) * s, (x - cx) * s
-            tile_up = up[j * B : (j + 1) * B, :, oy : oy + th * s, ox : ox + tw * s]
+            tile_up = up[j * B : (j + 1) * B, :, oy : oy + th * s, ox : ox + tw * s].to(blend_dtype)
             wy = _ramp(th * s, overlap * s, y == 0, y + th == H)
             wx = _ramp(tw * s, overlap * s, x == 0, x + tw == W)
             w_hw = (wy[:, None] * wx[None, :]).to(out)
             out[:, :, y * s : (y + th) * s, x * s : (x + tw) * s] += tile_up * w_hw
             weight[:, :, y * s : (y + th) * s, x * s : (x + tw) * s] += w_hw
-    return out / weight
+    out /= weight
+    if not x_BCHW.dtype.is_floating_point:  # an integer model's tiles blend in float, then round back
+        out = out.round_().clamp_(0, torch.iinfo(x_BCHW.dtype).max).to(x_BCHW.dtype)
+    return out
