@@ -186,7 +186,9 @@ def _cmd_probe(args: argparse.Namespace) -> int:
         print(f"  {s.type} #{s.index}: {s.codec}{lang} {s.details}".rstrip())
         print(f"    kept: {plan.describe().split(': ', 1)[1]}")
     for scene in data.get("scenes") or []:
-        print(f"  scene {json.dumps(scene, default=str)}")
+        vec = " ".join(f"{k} {v:.3f}" for k, v in scene.get("degradation", {}).items())
+        print(f"  scene {scene['scene_id']}: {scene['start_time']:.2f}-{scene['end_time']:.2f} s, "
+              f"{scene['frames']} frames, cut score {scene['cut_score']:.2f}; {vec}")
     return 0
 
 
