@@ -25,6 +25,17 @@ not contend with each other or with the driver, so on two free cores the ratio i
 (4-6 s per actor here, mostly importing torch) and the last segment's imbalance, not by the design.
 Driver overhead: 1.6-24 ms per segment (receive the bytes, write them, bookkeeping); join: 0.13-0.21 s
 for 250 frames. The ≥1.7x goal is therefore not demonstrated here; rerun on an idle machine.
+
+Rerun at 09:25-09:30 on the same machine once the other jobs had ended (load average ~2, i.e. only this
+benchmark), `--segment-seconds 1`, results in bench/results_ray_scaling.json:
+
+    input                  1 actor fps  2 actors fps  ratio  after start-up  per-actor fps (1 / 2 actors)
+    examples/sample.mp4    9.80         13.83         1.41   1.64            - / 9.18
+    bikes.mp4 (640x272)    2.12         2.96          1.40   1.47            2.18 / 1.62
+
+So on two free cores the measured scaling is 1.40-1.41x (goal 1.7x: not met). The per-actor rate falls
+by a quarter with two actors although each holds one CPU: the two share memory bandwidth and the
+encoder's threads; worth profiling on a real multi-GPU node, where actors do not share a CPU socket.
 """
 
 from __future__ import annotations
