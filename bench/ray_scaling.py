@@ -30,7 +30,7 @@ Rerun at 09:25-09:30 on the same machine once the other jobs had ended (load ave
 benchmark), `--segment-seconds 1`, results in bench/results_ray_scaling.json:
 
     input                  1 actor fps  2 actors fps  ratio  after start-up  per-actor fps (1 / 2 actors)
-    examples/sample.mp4    9.80         13.83         1.41   1.64            - / 9.18
+    examples/sample.mp4    9.79         13.83         1.41   1.64            11.55 / 9.18
     bikes.mp4 (640x272)    2.12         2.96          1.40   1.47            2.18 / 1.62
 
 So on two free cores the measured scaling is 1.40-1.41x (goal 1.7x: not met). The per-actor rate falls
