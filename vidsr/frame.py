@@ -30,6 +30,9 @@ class Frame:
     scene_cut: float = 0.0  # scene-cut score from degrade-analysis (0 = same shot)
     degradation: np.ndarray | None = None  # small per-frame vector from degrade-analysis
     metadata: dict[str, Any] = field(default_factory=dict)
+    # the pixels ``image`` was made from by the sr stage (its LQ input), kept for later stages that
+    # compare frames at the input's resolution (temporal-smoothing's flow); None before SR
+    source_image: np.ndarray | None = None
 
     @property
     def time(self) -> float | None:
@@ -48,6 +51,8 @@ class Frame:
     def max_value(self) -> int:
         return 255 if self.image.dtype == np.uint8 else 65535
 
-    def with_image(self, image: np.ndarray) -> Frame:
-        """A copy carrying new pixels and the same timing and metadata."""
-        return replace(self, image=image, metadata=dict(self.metadata))
+    def with_image(self, image: np.ndarray, source_image: np.ndarray | None = None) -> Frame:
+        """A copy carrying new pixels and the same timing and metadata; ``source_image``, when given, records
+        the pixels the new ones were made from (else the current record is kept)."""
+        source = self.source_image if source_image is None else source_image
+        return replace(self, image=image, metadata=dict(self.metadata), source_image=source)

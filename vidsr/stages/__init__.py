@@ -11,6 +11,7 @@ from vidsr.errors import ConfigError
 from vidsr.stages.base import Stage
 from vidsr.stages.passthrough import PassThrough, PassThroughParams
 from vidsr.stages.sr import SRParams, SRStage
+from vidsr.temporal.smoothing import TemporalSmoothing, TemporalSmoothingParams
 
 __all__ = ["Stage", "register_stage", "validate_stage", "build_stage", "stage_params", "STAGE_TYPES"]
 
@@ -24,6 +25,7 @@ def register_stage(type_: str, cls: Callable[[str, Any], Stage], params_cls: typ
 register_stage("passthrough", PassThrough, PassThroughParams)
 register_stage("sr", SRStage, SRParams)
 register_stage("degrade-analysis", DegradeAnalysis, DegradeAnalysisParams)
+register_stage("temporal-smoothing", TemporalSmoothing, TemporalSmoothingParams)
 
 
 def stage_params(config: StageConfig, where: str = "stage") -> Any:

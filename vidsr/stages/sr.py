@@ -68,7 +68,9 @@ class SRStage:
         y = upscale_tiled(self.model, x, self.params.tile, self.params.tile_overlap, self.params.max_tiles_per_call)
         self.frames += len(batch)
         self.megapixels_in += x.shape[0] * x.shape[2] * x.shape[3] / 1e6
-        return [f.with_image(img) for f, img in zip(batch, tensor_to_images(y, batch[0].image.dtype))]
+        # the LQ input stays reachable (Frame.source_image) for stages that need it, e.g. temporal-smoothing
+        images = tensor_to_images(y, batch[0].image.dtype)
+        return [f.with_image(img, source_image=f.image) for f, img in zip(batch, images)]
 
     def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         batch: list[Frame] = []
