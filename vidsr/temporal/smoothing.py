@@ -39,17 +39,17 @@ __all__ = ["TemporalSmoothingParams", "TemporalSmoothing", "Smoother"]
 class TemporalSmoothingParams:
     """Blend weight and the thresholds of the confidence mask (pixel distances are in LQ pixels)."""
 
-    strength: float = 0.5  # weight of the warped previous output where the inputs fully agree (0 = off)
+    strength: float = 0.6  # weight of the warped previous output where the inputs fully agree (0 = off)
     flow_preset: str = "ultrafast"  # DIS preset on the LQ frames: ultrafast, fast, medium
-    error_low: float = 1.5  # local warping error <= error_low x the frame's typical error: full blend
-    error_high: float = 3.0  # >= error_high x typical: no blend (a soft ramp between)
+    error_low: float = 1.2  # local warping error <= error_low x the frame's typical error: full blend
+    error_high: float = 2.4  # >= error_high x typical: no blend (a soft ramp between)
     error_window: int = 5  # box window of the local mean warping error
     min_level: float = 0.5  # the typical error (8-bit levels) is at least this (clean sources) ...
     max_level: float = 16.0  # ... and at most this on a scene's first pair (no history to judge it by) ...
     level_jump: float = 1.5  # ... and later at most this times the scene's running level (a flash is no noise)
     fb_tolerance: float = 0.5  # forward-backward round-trip miss kept in full ...
     fb_relative: float = 0.1  # ... plus this fraction of the motion's size; zero weight at twice that
-    erode: int = 3  # erosion window of the mask (0 = none)
+    erode: int = 5  # erosion window of the mask (0 = none)
     mask_blur: float = 1.0  # Gaussian sigma softening the mask (0 = none)
     interpolation: str = "linear"  # warp of the previous output: linear, or cubic (sharper, 2x the cost)
 
