@@ -68,4 +68,5 @@ def _load_builtin_models() -> None:
     import vidsr.sr.classical  # noqa: F401
     import vidsr.sr.cnn  # noqa: F401
     import vidsr.sr.lanczos  # noqa: F401
+    import vidsr.sr.var_sr  # noqa: F401
     import vidsr.sr.vq_lq  # noqa: F401

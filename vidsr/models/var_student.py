@@ -1,0 +1,169 @@
+"""The served model: a one-step student distilled from the VAR teacher, and the continuous-residual refiner.
+
+- ``LoRALinear``: a frozen linear layer plus a low-rank update ``B(A(x)) * alpha / r`` (B starts at zero,
+  so the untrained student is the teacher run bidirectionally).
+- ``VARStudent``: the teacher's weights, frozen, with adapters on every block's attention (qkv, proj) and
+  MLP (both layers). Its forward has no per-scale loop: the input at every scale is the LQ token
+  pyramid (the LQ latent's own quantized maps, in the teacher's next-scale input form), attention is
+  bidirectional across scales, and one pass gives the logits of all scales (VARestorer).
+- ``Refiner``: a small conv head at latent resolution that predicts the continuous quantization residual
+  (HQ latent minus the quantized sum) from the LQ features and the quantized latent (VARSR's refiner,
+  made one-step), so fidelity is not capped by the codebook.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vidsr.models.quant import MultiScaleQuantizer
+from vidsr.models.var import QUALITY_HQ, VARConfig, VARTeacher, next_scale_inputs
+
+__all__ = ["LoRALinear", "StudentConfig", "VARStudent", "Refiner", "save_student", "load_student"]
+
+
+class LoRALinear(nn.Module):
+    """``base(x) + up(down(x)) * alpha / rank`` with ``base`` frozen."""
+
+    def __init__(self, base: nn.Linear, rank: int, alpha: float) -> None:
+        super().__init__()
+        self.base = base
+        for p in self.base.parameters():
+            p.requires_grad_(False)
+        self.down = nn.Linear(base.in_features, rank, bias=False)
+        self.up = nn.Linear(rank, base.out_features, bias=False)
+        nn.init.kaiming_uniform_(self.down.weight, a=math.sqrt(5))
+        nn.init.zeros_(self.up.weight)
+        self.scale = alpha / rank
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + self.up(self.down(x)) * self.scale
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    teacher: VARConfig = VARConfig()
+    rank: int = 2
+    alpha: float = 4.0
+    refiner_width: int = 48
+    refiner_blocks: int = 2
+
+    @classmethod
+    def from_json(cls, text: str) -> StudentConfig:
+        d = json.loads(text)
+        t = {k: tuple(v) if isinstance(v, list) else v for k, v in d.pop("teacher").items()}
+        return cls(teacher=VARConfig(**t), **d)
+
+
+class Refiner(nn.Module):
+    """(LQ features, quantized latent) -> the residual the codebook could not express."""
+
+    def __init__(self, feat_dim: int, code_dim: int, width: int, blocks: int) -> None:
+        super().__init__()
+        self.conv_in = nn.Conv2d(feat_dim + code_dim, width, 3, padding=1)
+        self.body = nn.ModuleList([nn.Conv2d(width, width, 3, padding=1) for _ in range(blocks)])
+        self.conv_out = nn.Conv2d(width, code_dim, 3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)  # starts as "no correction"
+        nn.init.zeros_(self.conv_out.bias)
+
+    def forward(self, feat_BPhw: torch.Tensor, fhat_BChw: torch.Tensor) -> torch.Tensor:
+        h = F.silu(self.conv_in(torch.cat([feat_BPhw, fhat_BChw], 1)))
+        for conv in self.body:
+            h = h + F.silu(conv(h))
+        return self.conv_out(h)
+
+
+class VARStudent(nn.Module):
+    def __init__(self, cfg: StudentConfig, teacher: VARTeacher | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        # 1. the teacher's weights, frozen (a copy: the teacher itself stays usable for distillation)
+        self.var = copy.deepcopy(teacher) if teacher is not None else VARTeacher(cfg.teacher)
+        for p in self.var.parameters():
+            p.requires_grad_(False)
+        # 2. low-rank adapters on attention and MLP of every block
+        for blk in self.var.blocks:
+            blk.attn.qkv = LoRALinear(blk.attn.qkv, cfg.rank, cfg.alpha)
+            blk.attn.proj = LoRALinear(blk.attn.proj, cfg.rank, cfg.alpha)
+            blk.ffn[0] = LoRALinear(blk.ffn[0], cfg.rank, cfg.alpha)
+            blk.ffn[2] = LoRALinear(blk.ffn[2], cfg.rank, cfg.alpha)
+        # 3. the refiner (trained after the adapters, in its own phase)
+        tc = cfg.teacher
+        self.refiner = Refiner(tc.prefix_dim, tc.code_dim, cfg.refiner_width, cfg.refiner_blocks)
+
+    def adapter_parameters(self) -> list[nn.Parameter]:
+        return [p for n, p in self.var.named_parameters() if ".down." in n or ".up." in n]
+
+    def pyramid_inputs(self, quant: MultiScaleQuantizer, lq_idx: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The LQ token pyramid in next-scale input form: LQ start map, then the LQ ``fhat`` pooled per scale."""
+        start = quant.codebook(lq_idx[0]).permute(0, 3, 1, 2)
+        return next_scale_inputs(quant, lq_idx, start)
+
+    def forward(
+        self,
+        prefix_BPhw: torch.Tensor,
+        pyramid: list[torch.Tensor],
+        deg_B4: torch.Tensor | None,
+        hq_size: tuple[int, int],
+    ) -> torch.Tensor:
+        """Logits ``B x L x V`` of every scale in ONE bidirectional pass (no per-scale loop)."""
+        B = prefix_BPhw.shape[0]
+        quality = torch.full((B,), QUALITY_HQ, dtype=torch.long, device=prefix_BPhw.device)
+        cond_BD = self.var.condition(deg_B4, quality, hq_size)
+        return self.var(prefix_BPhw, pyramid, cond_BD, causal=False)
+
+    @torch.no_grad()
+    def predict(
+        self,
+        quant: MultiScaleQuantizer,
+        prefix_BPhw: torch.Tensor,
+        lq_idx: list[torch.Tensor],
+        deg_B4: torch.Tensor | None,
+        hq_size: tuple[int, int],
+        refine: bool = True,
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(HQ token maps, the latent for the decoder: quantized sum + refiner residual)."""
+        logits = self(prefix_BPhw, self.pyramid_inputs(quant, lq_idx), deg_B4, hq_size)
+        idx_list = split_tokens(logits.argmax(-1), [tuple(i.shape[-2:]) for i in lq_idx])
+        fhat = quant.tokens_to_fhat(idx_list)
+        if refine:
+            fhat = fhat + self.refiner(prefix_BPhw, fhat)
+        return idx_list, fhat
+
+
+def split_tokens(idx_BL: torch.Tensor, hws: list[tuple[int, int]]) -> list[torch.Tensor]:
+    """A flat ``B x L`` token sequence back into per-scale ``B x h x w`` maps."""
+    parts = idx_BL.split([h * w for h, w in hws], dim=1)
+    return [p.reshape(-1, h, w) for p, (h, w) in zip(parts, hws)]
+
+
+def save_student(model: VARStudent, path: Path | str, meta: dict | None = None) -> None:
+    """One self-contained fp16 file: the frozen teacher weights, the adapters and the refiner."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.half().contiguous().cpu() for k, v in model.state_dict().items()}
+    header = {"config": json.dumps(asdict(model.cfg)), "kind": "VARStudent"}
+    header.update({k: str(v) for k, v in (meta or {}).items()})
+    save_file(tensors, str(path), metadata=header)
+
+
+def load_student(path: Path | str, device: torch.device | str = "cpu") -> VARStudent:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as f:
+        header = f.metadata()
+    if header.get("kind") != "VARStudent":
+        raise ValueError(f"{path} holds a {header.get('kind')}, not a VARStudent")
+    model = VARStudent(StudentConfig.from_json(header["config"]))
+    model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.to(device).eval()
