@@ -128,10 +128,21 @@ class VARStudent(nn.Module):
         deg_B4: torch.Tensor | None,
         hq_size: tuple[int, int],
         refine: bool = True,
+        keep: list[torch.Tensor] | None = None,
+        margin: float = 0.0,
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """(HQ token maps, the latent for the decoder: quantized sum + refiner residual)."""
+        """(HQ token maps, the latent for the decoder: quantized sum + refiner residual).
+
+        ``keep`` (token maps of the same grids, e.g. the previous frame's choice for this tile) wins
+        wherever its logit is within ``margin`` of the best: hysteresis against flicker between near ties.
+        """
         logits = self(prefix_BPhw, self.pyramid_inputs(quant, lq_idx), deg_B4, hq_size)
-        idx_list = split_tokens(logits.argmax(-1), [tuple(i.shape[-2:]) for i in lq_idx])
+        best_BL = logits.argmax(-1)
+        if keep is not None:
+            keep_BL = torch.cat([k.flatten(1) for k in keep], 1)
+            gap = logits.gather(-1, best_BL[..., None]) - logits.gather(-1, keep_BL[..., None])
+            best_BL = torch.where(gap[..., 0] <= margin, keep_BL, best_BL)
+        idx_list = split_tokens(best_BL, [tuple(i.shape[-2:]) for i in lq_idx])
         fhat = quant.tokens_to_fhat(idx_list)
         if refine:
             fhat = fhat + self.refiner(prefix_BPhw, fhat)

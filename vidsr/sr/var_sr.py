@@ -24,6 +24,7 @@ from vidsr.analysis.estimators import degradation_vector
 from vidsr.models.var import VARTeacher, load_var
 from vidsr.models.var_student import VARStudent, load_student
 from vidsr.sr.base import register_model
+from vidsr.sr.colorfix import wavelet_colour_fix
 from vidsr.sr.tiling import upscale_tiled
 from vidsr.sr.vq_lq import LQ_ENCODER_PATH, TOKENIZER_PATH, WEIGHTS_DIR, load_shipped
 
@@ -73,7 +74,8 @@ class _Windows:
 
 
 class VarSR:
-    """``degradation``: an optional ``B x 4`` array for the next call's frames (set by the SR stage)."""
+    """``degradation``: an optional ``B x 4`` array for the next call's frames (set by the SR stage);
+    ``colour_fix``: pull the output's low frequencies to the input's (wavelet fix, ``vidsr.sr.colorfix``)."""
 
     def __init__(self, path: Path, name: str, scale: int, device: torch.device, cfg_scale: float = 1.0) -> None:
         self.name, self.scale, self.device, self.cfg_scale = name, scale, device, cfg_scale
@@ -85,6 +87,7 @@ class VarSR:
         self.degradation: np.ndarray | None = None
         self.current_deg = torch.zeros(1, 4)
         self.max_windows = 128
+        self.colour_fix = True
 
     @torch.inference_mode()
     def __call__(self, x_BCHW: torch.Tensor) -> torch.Tensor:
@@ -96,7 +99,10 @@ class VarSR:
         else:
             self.current_deg = frame_degradations(x_BCHW)
         inner = _Windows(self, self.margin)
-        return upscale_tiled(inner, x_BCHW, self.window - 2 * self.margin, self.margin, self.max_windows)
+        out = upscale_tiled(inner, x_BCHW, self.window - 2 * self.margin, self.margin, self.max_windows)
+        # the output's low frequencies follow the input's: no colour or brightness drift (on whole frames,
+        # so tiles cannot disagree)
+        return wavelet_colour_fix(out, x_BCHW.float()) if self.colour_fix else out
 
 
 @lru_cache(maxsize=2)

@@ -65,6 +65,9 @@ class SRStage:
 
     def _run(self, batch: list[Frame]) -> list[Frame]:
         x = frames_to_tensor([f.image for f in batch], self.device, getattr(self.model, "accepts_uint8", False))
+        if hasattr(self.model, "degradation"):  # models conditioned on degrade-analysis's vectors
+            vecs = [f.degradation for f in batch]
+            self.model.degradation = None if any(v is None for v in vecs) else np.stack(vecs)
         y = upscale_tiled(self.model, x, self.params.tile, self.params.tile_overlap, self.params.max_tiles_per_call)
         self.frames += len(batch)
         self.megapixels_in += x.shape[0] * x.shape[2] * x.shape[3] / 1e6
