@@ -13,8 +13,10 @@ fp32 on CPU (bf16 is 20x slower there); bf16 autocast on CUDA. Weights load once
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,8 +27,9 @@ from vidsr.models.var import VARTeacher, load_var
 from vidsr.models.var_student import VARStudent, load_student
 from vidsr.sr.base import register_model
 from vidsr.sr.colorfix import wavelet_colour_fix
-from vidsr.sr.tiling import upscale_tiled
+from vidsr.sr.tiling import Blender, TileGrid, upscale_tiled
 from vidsr.sr.vq_lq import LQ_ENCODER_PATH, TOKENIZER_PATH, WEIGHTS_DIR, load_shipped
+from vidsr.temporal.cache import CacheEntry, TokenCache, TokenCacheParams
 
 __all__ = ["VarSR", "TEACHER_PATH", "STUDENT_PATH", "WINDOW"]
 
@@ -59,23 +62,37 @@ class _Windows:
 
     def __call__(self, x_NCHW: torch.Tensor) -> torch.Tensor:
         o = self.owner
-        s = self.scale
-        up = F.interpolate(x_NCHW.float(), scale_factor=s, mode="bicubic", align_corners=False).clamp(0, 1)
+        deg = o.current_deg.repeat(x_NCHW.shape[0] // o.current_deg.shape[0], 1)
+        return self.run(x_NCHW, deg)[1]
+
+    def run(
+        self, x_NCHW: torch.Tensor, deg_N4: torch.Tensor, keep: list[torch.Tensor] | None = None, margin: float = 0.0
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(HQ token maps, HQ windows) of ``N`` LQ windows; ``keep``/``margin``: the student's hysteresis."""
+        o = self.owner
+        up = F.interpolate(x_NCHW.float(), scale_factor=self.scale, mode="bicubic", align_corners=False).clamp(0, 1)
         H, W = up.shape[-2:]
-        deg = o.current_deg.repeat(x_NCHW.shape[0] // o.current_deg.shape[0], 1).to(self.device)
+        deg = deg_N4.to(self.device)
         feat = o.lq.frame_to_prefix_features(up)
         lq_idx = o.vq.quantize.f_to_tokens(o.lq.encoder.conv_out(feat))
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             if isinstance(o.model, VARStudent):
-                _, fhat = o.model.predict(o.vq.quantize, feat, lq_idx, deg, (H, W))
-            else:
-                _, fhat = o.model.generate(o.vq.quantize, feat, lq_idx[0], deg, (H, W), o.cfg_scale)
-        return o.vq.fhat_to_frame(fhat.float(), (H, W))
+                hq_idx, fhat = o.model.predict(o.vq.quantize, feat, lq_idx, deg, (H, W), keep=keep, margin=margin)
+            else:  # the teacher has no hysteresis: a recomputed window is simply recomputed
+                hq_idx, fhat = o.model.generate(o.vq.quantize, feat, lq_idx[0], deg, (H, W), o.cfg_scale)
+        return hq_idx, o.vq.fhat_to_frame(fhat.float(), (H, W))
 
 
 class VarSR:
     """``degradation``: an optional ``B x 4`` array for the next call's frames (set by the SR stage);
-    ``colour_fix``: pull the output's low frequencies to the input's (wavelet fix, ``vidsr.sr.colorfix``)."""
+    ``scenes``: optional scene ids of the next call's frames (set by the SR stage; a change clears the token
+    cache); ``colour_fix``: pull the output's low frequencies to the input's (wavelet fix, ``vidsr.sr.colorfix``).
+
+    ``configure_cache(TokenCacheParams(...))`` turns on the scene-level token cache
+    (``vidsr.temporal.cache``): the frames of one call are then consecutive frames of a video, processed
+    in order, so a window of frame b can reuse its result from frame b - 1 (or an earlier call). Off by
+    default: called directly, the frames of a batch may be unrelated images.
+    """
 
     def __init__(self, path: Path, name: str, scale: int, device: torch.device, cfg_scale: float = 1.0) -> None:
         self.name, self.scale, self.device, self.cfg_scale = name, scale, device, cfg_scale
@@ -88,6 +105,21 @@ class VarSR:
         self.current_deg = torch.zeros(1, 4)
         self.max_windows = 128
         self.colour_fix = True
+        self.scenes: list[int] | None = None
+        self.cache: TokenCache | None = None
+        self.tiles_itself = True  # an outer tiler must hand over whole frames: windows are cut (and cached) here
+
+    def configure_cache(self, params: TokenCacheParams | None) -> None:
+        """Turn the token cache on (``params.enabled``) or off (None); state starts empty either way."""
+        self.cache = TokenCache(params) if params is not None and params.enabled else None
+
+    def cache_summary(self) -> dict[str, Any] | None:
+        """Hits, misses, resets and compute saved so far (None with the cache off)."""
+        if self.cache is None:
+            return None
+        p = self.cache.params
+        return {**self.cache.stats.as_dict(), "threshold": p.threshold, "motion": p.motion, "margin": p.margin,
+                "entries": len(self.cache)}
 
     @torch.inference_mode()
     def __call__(self, x_BCHW: torch.Tensor) -> torch.Tensor:
@@ -98,11 +130,53 @@ class VarSR:
             self.current_deg = torch.as_tensor(np.asarray(given, dtype=np.float32))
         else:
             self.current_deg = frame_degradations(x_BCHW)
+        scenes = self.scenes
+        self.scenes = None
+        if scenes is not None and len(scenes) != B:
+            scenes = None
         inner = _Windows(self, self.margin)
-        out = upscale_tiled(inner, x_BCHW, self.window - 2 * self.margin, self.margin, self.max_windows)
+        if self.cache is None:
+            out = upscale_tiled(inner, x_BCHW, self.window - 2 * self.margin, self.margin, self.max_windows)
+        else:
+            out = self._cached(inner, x_BCHW, scenes)
         # the output's low frequencies follow the input's: no colour or brightness drift (on whole frames,
         # so tiles cannot disagree)
         return wavelet_colour_fix(out, x_BCHW.float()) if self.colour_fix else out
+
+    def _cached(self, inner: _Windows, x_BCHW: torch.Tensor, scenes: list[int] | None) -> torch.Tensor:
+        """The windows of ``upscale_tiled``'s grid, frame by frame in order, through the token cache."""
+        cache = self.cache
+        assert cache is not None
+        B, C, H, W = x_BCHW.shape
+        grid = TileGrid.make(H, W, self.window - 2 * self.margin, self.margin, inner.context)
+        blender = Blender(grid, self.scale, B, C, torch.float32, x_BCHW.device)
+        keys = [(H, W, cy, cx, grid.ch, grid.cw) for cy, cx in grid.origins]
+        x = x_BCHW.float()
+        for b in range(B):
+            cache.begin_frame((H, W), None if scenes is None else int(scenes[b]))
+            crops = torch.cat([grid.crop(x[b : b + 1], i) for i in range(len(keys))])
+            found = cache.match(keys, crops)
+            todo = [i for i, e in enumerate(found) if e is None]
+            t0 = time.perf_counter()
+            # recomputed windows with cached tokens (hysteresis) and without go in separate calls
+            with_keep = [i for i in todo if cache.keep_tokens(keys[i]) is not None]
+            groups = [with_keep, [i for i in todo if i not in set(with_keep)]]
+            for g, group in enumerate(groups):
+                for start in range(0, len(group), self.max_windows):
+                    part = group[start : start + self.max_windows]
+                    keep = None
+                    if g == 0:
+                        tok = [cache.keep_tokens(keys[i]) for i in part]
+                        keep = [torch.stack([t[k] for t in tok]) for k in range(len(tok[0]))]  # type: ignore[index]
+                    deg = self.current_deg[b : b + 1].repeat(len(part), 1)
+                    hq_idx, hq = inner.run(crops[part], deg, keep, cache.params.margin)
+                    for j, i in enumerate(part):
+                        tokens = [t[j].clone() for t in hq_idx]
+                        cache.store(keys[i], CacheEntry(crops[i].clone(), tokens, hq[j].clone()))
+            cache.stats.compute_s += time.perf_counter() - t0
+            for i, key in enumerate(keys):
+                blender.add(i, cache.entries[key].hq[None].to(x.device), slice(b, b + 1))
+        return blender.result()
 
 
 @lru_cache(maxsize=2)

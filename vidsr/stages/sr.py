@@ -13,13 +13,21 @@ from vidsr.device import resolve_device
 from vidsr.frame import Frame
 from vidsr.sr.base import SuperResolver, build_model
 from vidsr.sr.tiling import upscale_tiled
+from vidsr.temporal.cache import TokenCacheParams
 
 __all__ = ["SRParams", "SRStage", "frames_to_tensor", "tensor_to_images"]
 
 
 @dataclass
 class SRParams:
-    """``tile`` is in low-resolution pixels (0 = whole frames); ``batch_frames`` frames go through at once."""
+    """``tile`` is in low-resolution pixels (0 = whole frames); ``batch_frames`` frames go through at once.
+
+    ``token_cache`` (models that have one: ``var``, ``var-teacher``): reuse a window's result while its LQ
+    input is unchanged within a scene (``vidsr.temporal.cache``); ``cache_threshold``: the largest LQ block
+    change (8-bit units) and ``cache_motion`` the largest apparent motion (LQ pixels) still counted as
+    unchanged; ``cache_margin``: the logit margin within which a recomputed window keeps its cached token
+    (hysteresis; 0 = off).
+    """
 
     model: str = "bicubic"
     scale: int = 2
@@ -28,6 +36,10 @@ class SRParams:
     tile_overlap: int = 16
     batch_frames: int = 4
     max_tiles_per_call: int = 16
+    token_cache: bool = False
+    cache_threshold: float = 10.0
+    cache_motion: float = 0.12
+    cache_margin: float = 0.0
 
 
 def frames_to_tensor(images: list[np.ndarray], device: torch.device, keep_uint8: bool = False) -> torch.Tensor:
@@ -60,6 +72,10 @@ class SRStage:
         self.params = params
         self.device = resolve_device(params.device)
         self.model = model or build_model(params.model, params.scale, self.device)
+        if hasattr(self.model, "configure_cache"):
+            p = params
+            cache = TokenCacheParams(p.token_cache, p.cache_threshold, p.cache_motion, p.cache_margin)
+            self.model.configure_cache(cache if params.token_cache else None)
         self.frames = 0
         self.megapixels_in = 0.0
 
@@ -68,6 +84,8 @@ class SRStage:
         if hasattr(self.model, "degradation"):  # models conditioned on degrade-analysis's vectors
             vecs = [f.degradation for f in batch]
             self.model.degradation = None if any(v is None for v in vecs) else np.stack(vecs)
+        if hasattr(self.model, "scenes"):  # models with a scene-level cache: a scene change clears it
+            self.model.scenes = [f.scene_id for f in batch]
         y = upscale_tiled(self.model, x, self.params.tile, self.params.tile_overlap, self.params.max_tiles_per_call)
         self.frames += len(batch)
         self.megapixels_in += x.shape[0] * x.shape[2] * x.shape[3] / 1e6
@@ -89,6 +107,7 @@ class SRStage:
             yield from self._run(batch)
 
     def summary(self) -> dict[str, Any]:
+        cache = self.model.cache_summary() if hasattr(self.model, "cache_summary") else None
         return {
             "type": "sr",
             "model": self.model.name,
@@ -97,4 +116,5 @@ class SRStage:
             "tile": self.params.tile,
             "frames": self.frames,
             "megapixels_in": round(self.megapixels_in, 3),
+            **({"token_cache": cache} if cache is not None else {}),
         }
