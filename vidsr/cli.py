@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pipeline", default="default", metavar="NAME",
                      help="pipeline graph: a name under pipelines/ (default, fast) or a YAML path (default: default)")
     run.add_argument("--model", default=None, metavar="NAME",
-                     help="SR model for the sr stage, e.g. bicubic (default: the pipeline's)")
+                     help="SR model for the sr stage: var, var-teacher, cnn, vq-lq, lanczos, bicubic, or auto "
+                     "(var on a GPU, cnn on CPU; default: the pipeline's)")
     run.add_argument("--device", choices=DEVICE_CHOICES, default=None,
                      help="where the model runs: auto picks CUDA when present (default: the pipeline's, auto)")
     run.add_argument("--codec", default=None, metavar="ENCODER",

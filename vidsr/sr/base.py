@@ -9,7 +9,7 @@ import torch
 
 from vidsr.errors import UsageError
 
-__all__ = ["SuperResolver", "register_model", "build_model", "available_models"]
+__all__ = ["SuperResolver", "register_model", "build_model", "available_models", "resolve_auto", "AUTO"]
 
 
 @runtime_checkable
@@ -50,8 +50,27 @@ def available_models() -> dict[str, tuple[int, ...]]:
     return {name: scales for name, (_, scales) in sorted(_REGISTRY.items())}
 
 
+AUTO = "auto"
+
+
+def resolve_auto(scale: int, device: torch.device) -> str:
+    """``auto``: the served VAR model where it runs at a usable speed (a CUDA GPU), else the compact CNN.
+
+    On a CPU ``var`` costs about a second per 64 x 64 output window (bench/var_speed.py): hours for a
+    short clip, so a laptop run without a GPU gets the CNN peer unless the user names ``var``.
+    """
+    models = available_models()
+    for name in (("var", "cnn") if device.type == "cuda" else ("cnn",)) + ("bicubic",):
+        if scale in models.get(name, ()):
+            return name
+    return "bicubic"
+
+
 def build_model(name: str, scale: int, device: torch.device) -> SuperResolver:
-    """Build a registered model; an unknown name or an unsupported scale is a usage error."""
+    """Build a registered model (or ``auto``: see :func:`resolve_auto`); an unknown name or an
+    unsupported scale is a usage error."""
+    if name == AUTO:
+        name = resolve_auto(scale, device)
     models = available_models()
     if name not in models:
         raise UsageError(f"unknown model '{name}' (available: {', '.join(models)})")
