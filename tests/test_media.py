@@ -45,7 +45,7 @@ def test_x4_output_matches_bicubic_of_decoded_input(clip, tmp_path: Path) -> Non
 
     src = clip("in.mp4", frames=8)
     dst = tmp_path / "out.mp4"
-    _enhance(src, dst, scale=4, crf=10)
+    _enhance(src, dst, scale=4, crf=10, model="bicubic")
     with av.open(str(src)) as c:
         lq = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)][5]
     with av.open(str(dst)) as c:
