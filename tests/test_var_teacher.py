@@ -92,12 +92,12 @@ def test_kv_cached_generation_equals_the_uncached_forward(H: int, W: int) -> Non
     vq, feat, lq_idx = _lq_inputs(torch.rand(2, 3, H, W, generator=torch.Generator().manual_seed(1)))
     deg = torch.rand(2, 4)
     logits_gen: list[torch.Tensor] = []
-    idx, fhat = m.generate(vq.quantize, feat, lq_idx[0], deg, (H, W), logits_out=logits_gen)
+    idx, fhat = m.generate(vq.quantize, feat, lq_idx, deg, (H, W), logits_out=logits_gen)
     assert [tuple(i.shape[-2:]) for i in idx] == [tuple(i.shape[-2:]) for i in lq_idx]
     start = vq.quantize.codebook(lq_idx[0]).permute(0, 3, 1, 2)
     with torch.no_grad():
         cond = m.condition(deg, torch.full((2,), QUALITY_HQ), (H, W))
-        logits_tf = m(feat, next_scale_inputs(vq.quantize, idx, start), cond)
+        logits_tf = m(feat, next_scale_inputs(vq.quantize, idx, start), cond, vq.quantize.tokens_to_fhat(lq_idx))
     torch.testing.assert_close(logits_tf, torch.cat(logits_gen, 1), atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(fhat, vq.quantize.tokens_to_fhat(idx), atol=1e-5, rtol=0)
 
@@ -108,14 +108,14 @@ def test_guidance_scale_one_is_the_conditional_model_and_three_is_not() -> None:
     pos, neg = torch.randn(2, 5, 7), torch.randn(2, 5, 7)
     assert torch.equal(guide(pos, neg, 1.0), pos)
     plain: list[torch.Tensor] = []
-    idx1, _ = m.generate(vq.quantize, feat, lq_idx[0], None, (32, 48), cfg_scale=1.0, logits_out=plain)
+    idx1, _ = m.generate(vq.quantize, feat, lq_idx, None, (32, 48), cfg_scale=1.0, logits_out=plain)
     start = vq.quantize.codebook(lq_idx[0]).permute(0, 3, 1, 2)
     with torch.no_grad():
         cond = m.condition(None, torch.full((2,), QUALITY_HQ), (32, 48))
-        cond_logits = m(feat, next_scale_inputs(vq.quantize, idx1, start), cond)
+        cond_logits = m(feat, next_scale_inputs(vq.quantize, idx1, start), cond, vq.quantize.tokens_to_fhat(lq_idx))
     torch.testing.assert_close(torch.cat(plain, 1), cond_logits, atol=1e-4, rtol=1e-4)
     guided: list[torch.Tensor] = []
-    m.generate(vq.quantize, feat, lq_idx[0], None, (32, 48), cfg_scale=3.0, logits_out=guided)
+    m.generate(vq.quantize, feat, lq_idx, None, (32, 48), cfg_scale=3.0, logits_out=guided)
     assert not torch.allclose(guided[0], plain[0], atol=1e-3)
 
 
@@ -125,7 +125,7 @@ def test_sampling_is_seeded_and_deterministic() -> None:
 
     def run(seed: int) -> list[torch.Tensor]:
         g = torch.Generator().manual_seed(seed)
-        return m.generate(vq.quantize, feat, lq_idx[0], None, (32, 32), temperature=1.0, top_k=50, generator=g)[0]
+        return m.generate(vq.quantize, feat, lq_idx, None, (32, 32), temperature=1.0, top_k=50, generator=g)[0]
 
     a, b, c = run(5), run(5), run(6)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
@@ -178,9 +178,9 @@ def test_a_tiny_training_run_on_real_pictures_lowers_the_loss() -> None:
     for step in range(40):
         rng = np.random.default_rng(step)
         b = data.take(torch.from_numpy(rng.choice(len(data), 8, replace=False)))
-        f, quality, deg, start = teacher_batch(vq, b, rng, 0.15, 0.1, 0.1)
+        f, quality, deg, start, lq_hat = teacher_batch(vq, b, rng, 0.15, 0.1, 0.1)
         targets, inputs = forced_walk(vq.quantize, f, start, knn, book, 0.5 if step >= 20 else 0.0)
-        logits = m(b["lq_feat"], inputs, m.condition(deg, quality, (64, 64)))
+        logits = m(b["lq_feat"], inputs, m.condition(deg, quality, (64, 64)), lq_hat)
         loss = torch.nn.functional.cross_entropy(
             logits.reshape(-1, SMALL.vocab), torch.cat([t.flatten(1) for t in targets], 1).reshape(-1)
         )

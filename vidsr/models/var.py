@@ -125,8 +125,10 @@ class VARTeacher(nn.Module):
         super().__init__()
         self.cfg = cfg
         D = cfg.dim
-        # 1. input embeddings: code-space maps (start token, next-scale inputs) and prefix features
+        # 1. input embeddings: code-space maps (start token, next-scale inputs), the LQ token pyramid
+        #    (the LQ latent's quantized sum pooled to each scale's grid) and prefix features
         self.word_embed = nn.Linear(cfg.code_dim, D)
+        self.lq_embed = nn.Linear(cfg.code_dim, D)
         self.prefix_embed = nn.Linear(cfg.prefix_dim, D)
         self.level_embed = nn.Embedding(cfg.K + 1, D)  # 0 = prefix, k + 1 = scale k
         # 2. conditioning: degradation vector, target resolution, quality label (null / HQ / LQ)
@@ -176,9 +178,16 @@ class VARTeacher(nn.Module):
         groups = [torch.full((p.shape[0],), g, dtype=torch.long) for g, p in enumerate(pos)]
         return hws, torch.cat(pos).to(device), torch.cat(groups).to(device)
 
-    def _tokens(self, level: int, map_BChw: torch.Tensor, prefix: bool = False) -> torch.Tensor:
-        embed = self.prefix_embed if prefix else self.word_embed
-        x_BLC = embed(map_BChw.flatten(2).transpose(1, 2))
+    def _tokens(self, level: int, map_BChw: torch.Tensor, lq_hat_BChw: torch.Tensor | None = None) -> torch.Tensor:
+        """Level 0: prefix features; level k + 1: scale k's input map plus the LQ pyramid on its grid."""
+        if level == 0:
+            x_BLC = self.prefix_embed(map_BChw.flatten(2).transpose(1, 2))
+        else:
+            assert lq_hat_BChw is not None
+            lq_BChw = F.interpolate(lq_hat_BChw, size=tuple(map_BChw.shape[-2:]), mode="area")
+            x_BLC = self.word_embed(map_BChw.flatten(2).transpose(1, 2)) + self.lq_embed(
+                lq_BChw.flatten(2).transpose(1, 2)
+            )
         return x_BLC + self.level_embed.weight[level]
 
     # ----- teacher-forced forward (training) -----
@@ -187,17 +196,19 @@ class VARTeacher(nn.Module):
         prefix_BChw: torch.Tensor,
         inputs: list[torch.Tensor],
         cond_BD: torch.Tensor,
+        lq_hat_BChw: torch.Tensor,
         causal: bool = True,
     ) -> torch.Tensor:
         """Logits ``B x L x V`` over all scales' positions (coarse to fine, row-major), prefix excluded.
 
-        ``inputs``: the K code-space maps from :func:`next_scale_inputs` (start map first).
+        ``inputs``: the K code-space maps from :func:`next_scale_inputs` (start map first);
+        ``lq_hat_BChw``: the LQ latent's quantized sum (the LQ token pyramid), added at every scale.
         ``causal=False`` lets every position see every scale (the one-step student's attention).
         """
         h, w = prefix_BChw.shape[-2:]
         _, pos_L2, group_L = self.layout(h, w, prefix_BChw.device)
         x_BLC = torch.cat(
-            [self._tokens(0, prefix_BChw, prefix=True)] + [self._tokens(k + 1, m) for k, m in enumerate(inputs)], 1
+            [self._tokens(0, prefix_BChw)] + [self._tokens(k + 1, m, lq_hat_BChw) for k, m in enumerate(inputs)], 1
         )
         rope = self.rope.angles(pos_L2)
         mask_LL = block_causal_mask(group_L) if causal else None
@@ -212,7 +223,7 @@ class VARTeacher(nn.Module):
         self,
         quant: MultiScaleQuantizer,
         prefix_BChw: torch.Tensor,
-        start_idx_Bhw: torch.Tensor,
+        lq_idx: list[torch.Tensor],
         deg_B4: torch.Tensor | None,
         hq_size: tuple[int, int],
         cfg_scale: float = 1.0,
@@ -223,7 +234,8 @@ class VARTeacher(nn.Module):
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """(HQ token maps coarse to fine, the quantized latent ``fhat``) for the LQ frame behind ``prefix``.
 
-        ``start_idx_Bhw`` is the LQ latent's scale-0 token map (the dynamic start token). With
+        ``lq_idx``: the LQ latent's token maps; the first is the dynamic start token, their quantized sum
+        conditions every scale. With
         ``cfg_scale`` != 1 the batch runs twice (HQ- and LQ-quality conditions) and the logits are guided.
         Each scale's (guided) logits are appended to ``logits_out`` when given.
         """
@@ -237,21 +249,23 @@ class VARTeacher(nn.Module):
             prefix_BChw = torch.cat([prefix_BChw, prefix_BChw])
             deg_B4 = None if deg_B4 is None else torch.cat([deg_B4, deg_B4])
         cond_BD = self.condition(deg_B4, quality, hq_size)
+        lq_hat = quant.tokens_to_fhat(lq_idx)
+        lq_hat = torch.cat([lq_hat, lq_hat]) if guided else lq_hat
         cos, sin = self.rope.angles(pos_L2)
         cache = KVCache(len(self.blocks))
         n = h * w  # positions so far
-        x_BLC = self._tokens(0, prefix_BChw, prefix=True)
+        x_BLC = self._tokens(0, prefix_BChw)
         self._step(x_BLC, cond_BD, (cos[:n], sin[:n]), cache)  # the prefix fills the cache
         fhat = prefix_BChw.new_zeros(B, self.cfg.code_dim, h, w)
         idx_list: list[torch.Tensor] = []
         for k, (gh, gw) in enumerate(hws):
             if k == 0:
-                m = quant.codebook(start_idx_Bhw).permute(0, 3, 1, 2)
+                m = quant.codebook(lq_idx[0]).permute(0, 3, 1, 2)
             else:
                 m = F.interpolate(fhat, size=(gh, gw), mode="area")
             m = torch.cat([m, m]) if guided else m
             span = slice(n, n + gh * gw)
-            x = self._step(self._tokens(k + 1, m), cond_BD, (cos[span], sin[span]), cache)
+            x = self._step(self._tokens(k + 1, m, lq_hat), cond_BD, (cos[span], sin[span]), cache)
             logits = self.head(x, cond_BD)
             logits = guide(logits[:B], logits[B:], cfg_scale) if guided else logits
             idx_Bhw = sample_tokens(logits, temperature, top_k, generator).view(B, gh, gw)

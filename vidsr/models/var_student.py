@@ -110,6 +110,7 @@ class VARStudent(nn.Module):
         self,
         prefix_BPhw: torch.Tensor,
         pyramid: list[torch.Tensor],
+        lq_hat_BChw: torch.Tensor,
         deg_B4: torch.Tensor | None,
         hq_size: tuple[int, int],
     ) -> torch.Tensor:
@@ -117,7 +118,7 @@ class VARStudent(nn.Module):
         B = prefix_BPhw.shape[0]
         quality = torch.full((B,), QUALITY_HQ, dtype=torch.long, device=prefix_BPhw.device)
         cond_BD = self.var.condition(deg_B4, quality, hq_size)
-        return self.var(prefix_BPhw, pyramid, cond_BD, causal=False)
+        return self.var(prefix_BPhw, pyramid, cond_BD, lq_hat_BChw, causal=False)
 
     @torch.no_grad()
     def predict(
@@ -136,7 +137,7 @@ class VARStudent(nn.Module):
         ``keep`` (token maps of the same grids, e.g. the previous frame's choice for this tile) wins
         wherever its logit is within ``margin`` of the best: hysteresis against flicker between near ties.
         """
-        logits = self(prefix_BPhw, self.pyramid_inputs(quant, lq_idx), deg_B4, hq_size)
+        logits = self(prefix_BPhw, self.pyramid_inputs(quant, lq_idx), quant.tokens_to_fhat(lq_idx), deg_B4, hq_size)
         best_BL = logits.argmax(-1)
         if keep is not None:
             keep_BL = torch.cat([k.flatten(1) for k in keep], 1)

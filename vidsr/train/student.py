@@ -70,7 +70,8 @@ def distill_losses(
     quant = vq.quantize
     lq_idx = quant.f_to_tokens(b["lq_lat"])
     hws = [tuple(i.shape[-2:]) for i in lq_idx]
-    logits_s = student(b["lq_feat"], student.pyramid_inputs(quant, lq_idx), b["deg"], (64, 64))
+    lq_hat = quant.tokens_to_fhat(lq_idx)
+    logits_s = student(b["lq_feat"], student.pyramid_inputs(quant, lq_idx), lq_hat, b["deg"], (64, 64))
     start = quant.codebook(lq_idx[0]).permute(0, 3, 1, 2)
     with torch.no_grad():
         if teacher_inputs == "gt":
@@ -81,7 +82,7 @@ def distill_losses(
             targets, _ = forced_walk(quant, b["f_hq"], start)
         B = start.shape[0]
         cond = teacher.condition(b["deg"], torch.full((B,), QUALITY_HQ), (64, 64))
-        logp_t = teacher(b["lq_feat"], inputs, cond).log_softmax(-1)
+        logp_t = teacher(b["lq_feat"], inputs, cond, lq_hat).log_softmax(-1)
     logp_s = logits_s.log_softmax(-1)
     kl = (logp_t.exp() * (logp_t - logp_s)).sum(-1).mean()
     per_scale = logits_s.split([h * w for h, w in hws], dim=1)

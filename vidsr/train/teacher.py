@@ -112,8 +112,9 @@ def teacher_batch(
     neg_p: float,
     null_p: float,
     deg_drop: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(target latent, quality labels, degradation vectors with NaN rows dropped, dynamic start map)."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(target latent, quality labels, degradation vectors with NaN rows dropped, dynamic start map,
+    the LQ token pyramid's quantized sum)."""
     B = b["f_hq"].shape[0]
     u = rng.random(B)
     quality = np.where(u < neg_p, QUALITY_LQ, np.where(u < neg_p + null_p, QUALITY_NULL, QUALITY_HQ))
@@ -121,9 +122,9 @@ def teacher_batch(
     f = torch.where((quality_B == QUALITY_LQ)[:, None, None, None], b["f_neg"], b["f_hq"])
     deg = b["deg"].clone()
     deg[torch.from_numpy(rng.random(B) < deg_drop)] = float("nan")
-    start_idx = vq.quantize.f_to_tokens(b["lq_lat"])[0]
-    start = vq.quantize.codebook(start_idx).permute(0, 3, 1, 2)
-    return f, quality_B, deg, start
+    lq_idx = vq.quantize.f_to_tokens(b["lq_lat"])
+    start = vq.quantize.codebook(lq_idx[0]).permute(0, 3, 1, 2)
+    return f, quality_B, deg, start, vq.quantize.tokens_to_fhat(lq_idx)
 
 
 def _split(logits_BLV: torch.Tensor, hws: list[tuple[int, int]]) -> list[torch.Tensor]:
@@ -142,18 +143,18 @@ def held_out_figures(
     tf_acc, tf_ce, fr_acc, psnrs = [], [], [], []
     for i in range(0, n, 32):
         b = ev.take(idx[i : i + 32])
-        start_idx = vq.quantize.f_to_tokens(b["lq_lat"])[0]
-        start = vq.quantize.codebook(start_idx).permute(0, 3, 1, 2)
+        lq_idx = vq.quantize.f_to_tokens(b["lq_lat"])
+        start = vq.quantize.codebook(lq_idx[0]).permute(0, 3, 1, 2)
         targets, inputs = forced_walk(vq.quantize, b["f_hq"], start)
         B = targets[0].shape[0]
         cond = model.condition(b["deg"], torch.full((B,), QUALITY_HQ), (64, 64))
-        logits = model(b["lq_feat"], inputs, cond)
+        logits = model(b["lq_feat"], inputs, cond, vq.quantize.tokens_to_fhat(lq_idx))
         hws = [tuple(t.shape[-2:]) for t in targets]
         for lg, t in zip(_split(logits, hws), targets):
             tf_acc.append((lg.argmax(-1) == t.flatten(1)).float().mean(1))
             tf_ce.append(F.cross_entropy(lg.transpose(1, 2), t.flatten(1), reduction="none").mean(1))
         if i < free_running:
-            gen, fhat = model.generate(vq.quantize, b["lq_feat"], start_idx, b["deg"], (64, 64), cfg_scale)
+            gen, fhat = model.generate(vq.quantize, b["lq_feat"], lq_idx, b["deg"], (64, 64), cfg_scale)
             for g, t in zip(gen, targets):
                 fr_acc.append((g == t).flatten(1).float().mean(1))
             out = vq.fhat_to_frame(fhat)
@@ -279,13 +280,13 @@ def main(argv: list[str] | None = None) -> None:
             g["lr"] = lr
         rng = np.random.default_rng([args.seed, step])
         b = train.take(torch.from_numpy(rng.choice(len(train), args.batch, replace=False)))
-        f, quality, deg, start = teacher_batch(vq, b, rng, args.neg_p, args.null_p, args.deg_drop)
+        f, quality, deg, start, lq_hat = teacher_batch(vq, b, rng, args.neg_p, args.null_p, args.deg_drop)
         dss_on = not args.no_dss and p >= args.dss_start
         if dss_on and not state.get("dss_started"):  # the shared teacher-forcing phase: the ablation's root
             state["dss_started"] = step
             checkpoint(args.out / "ckpt_tf.pt")
         targets, inputs = forced_walk(vq.quantize, f, start, knn, book, args.dss_p if dss_on else 0.0, gen)
-        logits = model(b["lq_feat"], inputs, model.condition(deg, quality, (64, 64)))
+        logits = model(b["lq_feat"], inputs, model.condition(deg, quality, (64, 64)), lq_hat)
         tgt = torch.cat([t.flatten(1) for t in targets], 1)
         loss = F.cross_entropy(logits.reshape(-1, cfg.vocab), tgt.reshape(-1))
         opt.zero_grad(set_to_none=True)
