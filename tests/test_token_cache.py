@@ -68,7 +68,7 @@ def clips() -> dict[str, Clip]:
         "static_noise": static_noise_clip(chelsea, 8, SIZE),
         "pan": pan_clip(imgs["skimage__motorcycle_left"], 6, SIZE, (1, 3)),
         # a small object over a still background: some windows see it move, the others are still
-        "object": object_clip(chelsea, astronaut[:256, 128:384], 6, SIZE, obj_size=32, velocity=(2, 6)),
+        "object": object_clip(chelsea, astronaut[:256, 128:384], 6, SIZE, obj_size=24, velocity=(0, 12)),
         "cut": cut_clip(imgs["skimage__rocket"], imgs["skimage__coffee"], 6, SIZE, cut_at=3),
     }
 
@@ -163,6 +163,8 @@ def test_moving_content_is_not_served_stale(runs: dict, name: str) -> None:
     assert _psnr(r["on"], r["hq"]) >= _psnr(r["off"], r["hq"]) - 0.1
     if name == "pan":
         assert r["on_summary"]["token_cache"]["hits"] == 0  # the whole frame moves every frame
+    else:  # the object crosses the top row of windows; the lower row is still and reused
+        assert r["on_summary"]["token_cache"]["hits"] >= 3 * 5 // 2, r["on_summary"]["token_cache"]
 
 
 @needs_var

@@ -79,7 +79,7 @@ class _Windows:
             if isinstance(o.model, VARStudent):
                 hq_idx, fhat = o.model.predict(o.vq.quantize, feat, lq_idx, deg, (H, W), keep=keep, margin=margin)
             else:  # the teacher has no hysteresis: a recomputed window is simply recomputed
-                hq_idx, fhat = o.model.generate(o.vq.quantize, feat, lq_idx[0], deg, (H, W), o.cfg_scale)
+                hq_idx, fhat = o.model.generate(o.vq.quantize, feat, lq_idx, deg, (H, W), o.cfg_scale)
         return hq_idx, o.vq.fhat_to_frame(fhat.float(), (H, W))
 
 
