@@ -41,6 +41,7 @@ def _pair(seed: int = 0) -> tuple[VARTeacher, VARStudent]:
     """A small random teacher with peaked token distributions (a trained one's are) and its student."""
     torch.manual_seed(seed)
     teacher = VARTeacher(SMALL).eval()
+    teacher.codebook_VC.copy_(load_shipped()[0].quantize.codebook.weight)
     torch.nn.init.normal_(teacher.head.out.weight, std=0.5)
     for blk in teacher.blocks:
         torch.nn.init.normal_(blk.ada[-1].weight, std=0.2)
@@ -124,10 +125,15 @@ def test_hysteresis_keeps_the_previous_token_near_a_tie() -> None:
     assert changed > 0, "margin 0 keeps only exact ties"
 
 
-def test_a_tiny_distillation_run_lowers_the_distillation_loss() -> None:
+@pytest.mark.parametrize("teacher_inputs", ["gt", "self"])
+def test_a_tiny_distillation_run_lowers_the_distillation_loss(teacher_inputs: str) -> None:
     """Adapters pushed away from the teacher (random up-projections), then 30 distillation steps on six
-    tiles of a real photograph: the KL to the teacher falls by half, and only adapters got gradients."""
+    tiles of a real photograph: the KL to the teacher falls by half (measured: 2.97 -> 0.12 with the
+    teacher on ground-truth tokens, 5.3 -> 1.0 on the student's own), and only adapters got gradients.
+    The nearest-code prior is softened (beta = 1) so that the transformer's part of the logits counts."""
     teacher, student = _pair()
+    teacher.prior_log_beta.data.zero_()
+    student.var.prior_log_beta.data.zero_()
     for blk in student.var.blocks:
         for lin in (blk.attn.qkv, blk.attn.proj, blk.ffn[0], blk.ffn[2]):
             torch.nn.init.normal_(lin.up.weight, std=0.3)
@@ -139,7 +145,7 @@ def test_a_tiny_distillation_run_lowers_the_distillation_loss() -> None:
     b = data.take(torch.from_numpy(np.random.default_rng(0).choice(len(data), 6, replace=False)))
     kls = []
     for _ in range(30):
-        loss, terms = distill_losses(student, teacher, vq, b, "self", 0.0)
+        loss, terms = distill_losses(student, teacher, vq, b, teacher_inputs, 0.0)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -139,8 +139,10 @@ class VARTeacher(nn.Module):
         # 3. blocks with scale-aligned RoPE
         self.rope = RoPE2D(D // cfg.heads, cfg.rope_ref)
         self.blocks = nn.ModuleList([AdaLNBlock(D, cfg.heads, cfg.mlp_ratio, D) for _ in range(cfg.depth)])
-        # 4. head: codebook logits
+        # 4. head: codebook logits, on top of the nearest-code prior (below)
         self.head = AdaLNHead(D, D, cfg.vocab)
+        self.register_buffer("codebook_VC", torch.zeros(cfg.vocab, cfg.code_dim))  # the tokenizer's, copied
+        self.prior_log_beta = nn.Parameter(torch.full((cfg.K,), 5.0))  # beta = e^5: sharp at init
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -190,6 +192,24 @@ class VARTeacher(nn.Module):
             )
         return x_BLC + self.level_embed.weight[level]
 
+    def prior_logits(self, k: int, lq_hat_BChw: torch.Tensor, input_BChw: torch.Tensor | None) -> torch.Tensor:
+        """``B x l x V``: ``-beta_k * |d - e_v|^2`` (up to a constant) with ``d`` the residual the LQ latent
+        leaves at scale k (``pool(lq_hat) - input``; scale 0 has no coarser input).
+
+        The transformer learns a correction on top of "quantize what the LQ frame says": with zero
+        transformer logits, generation re-quantizes the LQ latent (the ``vq-lq`` output), as the CNN peer
+        starts from bicubic, so training time goes into doing better than the LQ frame, not into
+        rediscovering the codebook's geometry.
+        """
+        hw = tuple(input_BChw.shape[-2:]) if input_BChw is not None else None
+        assert hw is not None
+        d_BChw = F.interpolate(lq_hat_BChw, size=hw, mode="area")
+        if k > 0:
+            d_BChw = d_BChw - input_BChw
+        d_BlC = d_BChw.flatten(2).transpose(1, 2)
+        e_VC = self.codebook_VC
+        return self.prior_log_beta[k].exp() * (2 * d_BlC @ e_VC.T - e_VC.square().sum(1))
+
     # ----- teacher-forced forward (training) -----
     def forward(
         self,
@@ -215,7 +235,8 @@ class VARTeacher(nn.Module):
         for blk in self.blocks:
             x_BLC = blk(x_BLC, cond_BD, rope, mask_LL)
         n_prefix = h * w
-        return self.head(x_BLC[:, n_prefix:], cond_BD)
+        prior_BLV = torch.cat([self.prior_logits(k, lq_hat_BChw, m) for k, m in enumerate(inputs)], 1)
+        return self.head(x_BLC[:, n_prefix:], cond_BD) + prior_BLV
 
     # ----- inference: one forward per scale with a KV cache -----
     @torch.no_grad()
@@ -266,7 +287,7 @@ class VARTeacher(nn.Module):
             m = torch.cat([m, m]) if guided else m
             span = slice(n, n + gh * gw)
             x = self._step(self._tokens(k + 1, m, lq_hat), cond_BD, (cos[span], sin[span]), cache)
-            logits = self.head(x, cond_BD)
+            logits = self.head(x, cond_BD) + self.prior_logits(k, lq_hat, m)
             logits = guide(logits[:B], logits[B:], cfg_scale) if guided else logits
             idx_Bhw = sample_tokens(logits, temperature, top_k, generator).view(B, gh, gw)
             fhat = fhat + quant._code_map_to_latent(k, idx_Bhw, (h, w))

@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
                     schedule=vq.cfg.schedule, downsample=vq.cfg.downsample)
     torch.manual_seed(args.seed)
     model = VARTeacher(cfg)
+    model.codebook_VC.copy_(vq.quantize.codebook.weight)  # the nearest-code prior's geometry
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
     knn = codebook_neighbours(vq.quantize, args.dss_k)
     book = CountBook(cfg.K, args.dss_k)
