@@ -41,6 +41,16 @@ def last_held_out(log: Path) -> dict | None:
     return rows[-1] if rows else None
 
 
+def held_out_at(log: Path, step: int, stage: str | None = None) -> dict | None:
+    if not log.exists():
+        return None
+    for line in log.read_text().splitlines():
+        r = json.loads(line)
+        if "held_out" in r and r.get("step") == step and (stage is None or r.get("stage") == stage):
+            return r
+    return None
+
+
 def guidance_table(teacher: Path, images: list[np.ndarray], scales: tuple[float, ...]) -> list[dict]:
     rows = []
     for cfg in scales:
@@ -112,7 +122,18 @@ def main() -> None:
     ap.add_argument("--crops", type=int, default=24)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("bench/results_var_ablations.json"))
+    ap.add_argument("--logs-only", action="store_true", help="re-read the training logs into an existing result")
     args = ap.parse_args()
+    if args.logs_only:
+        result = json.loads(args.out.read_text())
+        result["dss"] = {"on": last_held_out(args.teacher_log), "off": last_held_out(args.nodss_log),
+                         "on_at_300": held_out_at(args.teacher_log, 300),
+                         "off_at_300": held_out_at(args.nodss_log, 300)}
+        result["student"] = {"self": last_held_out(args.student_log), "gt": last_held_out(args.student_gt_log),
+                             "self_at_100": held_out_at(args.student_log, 100, "distill"),
+                             "gt_at_100": held_out_at(args.student_gt_log, 100, "distill")}
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        return
     torch.set_num_threads(args.threads)
     photos = eval_images(args.data, max_side=args.max_side)[: args.images]
     big = [img for _, img in eval_images(args.data)]
