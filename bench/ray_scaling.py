@@ -5,7 +5,11 @@ The pipeline is chosen so that the model stage dominates (Lanczos-3 x4 on every 
 encode): that is the regime of the real model, where adding actors pays. With a cheap model the encode
 and the fixed costs (actor start-up, the join) dominate instead, and a segment's work is too small.
 
-    python bench/ray_scaling.py [--input examples/sample.mp4] [--segment-seconds 2] [--json out.json]
+    python bench/ray_scaling.py [--input examples/sample.mp4] [--segment-seconds 2] [--model lanczos cnn]
+        [--json bench/results_ray_scaling.json --key NAME]
+
+``--model lanczos cnn`` measures both side by side in one run: Lanczos (decode and encode weigh as much as
+the model) and the shipped CNN peer (each actor has one CPU, so one torch thread; the model dominates).
 
 Estimate for N GPU actors: fps_N ~= min(N * per_actor_fps, 1 / driver_overhead_s_per_frame), plus the
 actors' start-up once per job.
@@ -36,6 +40,20 @@ benchmark), `--segment-seconds 1`, results in bench/results_ray_scaling.json:
 So on two free cores the measured scaling is 1.40-1.41x (goal 1.7x: not met). The per-actor rate falls
 by a quarter with two actors although each holds one CPU: the two share memory bandwidth and the
 encoder's threads; worth profiling on a real multi-GPU node, where actors do not share a CPU socket.
+
+Lanczos and the CNN side by side, 2026-11-23 16:44-16:51, one run (key ``sample_lanczos_vs_cnn`` of the
+results; ``nice -n 5``, while another job held one of the two cores: load average 3.7-5.7):
+
+    RAY_AUTH_MODE=disabled nice -n 5 python bench/ray_scaling.py --model lanczos cnn --segment-seconds 1 \
+        --json bench/results_ray_scaling.json --key sample_lanczos_vs_cnn
+
+    model    single fps  1 actor fps  2 actors fps  ratio  after start-up  model share  fps/CPU-s (1 / 2)
+    lanczos  8.85        9.62         8.49          0.88   1.01            95-96%       11.96 / 11.28
+    cnn      2.15        2.64         2.55          0.97   1.00            99%          2.93 / 2.77
+
+With the CNN the model is 99% of each actor's time, but the second actor got no second core (the other
+job took it), so the ratio says nothing about the design; the CPU time per frame is the same with 1 and
+2 actors (last column). Goal 1.7x: not demonstrated on this shared machine.
 """
 
 from __future__ import annotations
@@ -44,6 +62,7 @@ import argparse
 import json
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -88,40 +107,58 @@ def measure(src: Path, actors: int, seg: SegmentConfig, config: Any, tmp: Path) 
     }
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--input", type=Path, default=REPO / "examples" / "sample.mp4")
-    ap.add_argument("--model", default="lanczos")
-    ap.add_argument("--scale", type=int, default=4)
-    ap.add_argument("--segment-seconds", type=float, default=2.0)
-    ap.add_argument("--cpus", type=int, default=2, help="Ray's CPUs (one actor per CPU)")
-    ap.add_argument("--json", type=Path, default=None)
-    args = ap.parse_args()
-    config = configure("fast", model=args.model, scale=args.scale, preset="ultrafast", device="cpu")
-    seg = SegmentConfig(seconds=args.segment_seconds, min_seconds=args.segment_seconds / 2,
-                        max_seconds=args.segment_seconds * 2)
-    info = probe(args.input)
-    results: dict[str, Any] = {"input": str(args.input), "frames": info.video.frames,
-                               "size": [info.video.width, info.video.height], "model": args.model,
-                               "scale": args.scale, "segment_seconds": args.segment_seconds,
-                               "cpu_count": os.cpu_count(), "load_average": os.getloadavg()}
-    with tempfile.TemporaryDirectory() as tmp_:
-        tmp = Path(tmp_)
-        t0 = time.perf_counter()
-        local = enhance(args.input, tmp / "local.mp4", pipeline=config)
-        results["single_process"] = {"wall_s": round(time.perf_counter() - t0, 2), "fps": local["fps"],
-                                     "stages": {k: v["fps"] for k, v in local["stages"].items()}}
-        ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level=logging.WARNING)
-        try:
-            results["runs"] = [measure(args.input, n, seg, config, tmp) for n in (1, 2)]
-        finally:
-            ray.shutdown()
+def load() -> dict[str, Any]:
+    """The machine is shared: what else ran while this measured (``uptime``'s load averages)."""
+    return {"uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def measure_model(src: Path, model: str, scale: int, seg: SegmentConfig, cpus: int, tmp: Path) -> dict[str, Any]:
+    """The single-process run, then 1 and 2 actors, for one SR model."""
+    config = configure("fast", model=model, scale=scale, preset="ultrafast", device="cpu")
+    results: dict[str, Any] = {"model": model, "load_before": load()}
+    t0 = time.perf_counter()
+    local = enhance(src, tmp / f"local-{model}.mp4", pipeline=config)
+    results["single_process"] = {"wall_s": round(time.perf_counter() - t0, 2), "fps": local["fps"],
+                                 "stages": {k: v["fps"] for k, v in local["stages"].items()}}
+    ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
+    try:
+        results["runs"] = [measure(src, n, seg, config, tmp) for n in (1, 2)]
+    finally:
+        ray.shutdown()
     one, two = results["runs"]
     results["ratio_end_to_end"] = round(two["fps_end_to_end"] / one["fps_end_to_end"], 3)
     results["ratio_after_startup"] = round(two["fps_after_startup"] / one["fps_after_startup"], 3)
-    results["load_average_after"] = os.getloadavg()
+    results["load_after"] = load()
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--input", type=Path, default=REPO / "examples" / "sample.mp4")
+    ap.add_argument("--model", nargs="+", default=["lanczos"],
+                    help="SR models to measure side by side, e.g. 'lanczos cnn' (cnn: the model dominates)")
+    ap.add_argument("--scale", type=int, default=4)
+    ap.add_argument("--segment-seconds", type=float, default=2.0)
+    ap.add_argument("--cpus", type=int, default=2, help="Ray's CPUs (one actor per CPU)")
+    ap.add_argument("--json", type=Path, default=None, help="a JSON file to write the results into")
+    ap.add_argument("--key", default=None, help="write the results under this key of --json, keeping the others")
+    args = ap.parse_args()
+    seg = SegmentConfig(seconds=args.segment_seconds, min_seconds=args.segment_seconds / 2,
+                        max_seconds=args.segment_seconds * 2)
+    info = probe(args.input)
+    results: dict[str, Any] = {"command": "python " + " ".join(sys.argv), "input": str(args.input),
+                               "frames": info.video.frames, "size": [info.video.width, info.video.height],
+                               "scale": args.scale, "segment_seconds": args.segment_seconds,
+                               "cpu_count": os.cpu_count(), "models": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in args.model:
+            results["models"][model] = measure_model(args.input, model, args.scale, seg, args.cpus, Path(tmp))
     print(json.dumps(results, indent=2))
     if args.json:
+        if args.key:
+            kept = json.loads(args.json.read_text()) if args.json.exists() else {}
+            results = {**kept, args.key: results}
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 

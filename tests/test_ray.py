@@ -8,6 +8,12 @@ file cannot be bit-equal to one continuous encode: each segment's encoder starts
 its rate control (lookahead, macroblock tree) never sees past the segment's end, so frames near the
 joins are coded differently, at the same quality. The lossy test checks exactly that: quality against
 the lossless reference matches the single run's.
+
+The goal is more than that: lossy ``--ray`` frames within encoder noise of the single run's (decoded-frame
+PSNR >= 50 dB between the two, same encoder settings). x264's output also depends on its thread count; an
+explicit ``encode.threads`` removes that cause (a one-segment job is then byte-equal to the single run),
+and what remains, the fresh encoder per segment, keeps the multi-segment job short of 50 dB: that test is
+an expected failure, kept strict so that it reports when the goal is met.
 """
 
 from __future__ import annotations
@@ -106,6 +112,42 @@ def test_lossy_joins_keep_the_single_run_quality(local_ray, clip, tmp_path: Path
     assert packet_bytes(joined, "audio") == packet_bytes(single, "audio")
     assert np.mean(q_joined) > np.mean(q_single) - 1.0, (np.mean(q_joined), np.mean(q_single))
     assert min(q_joined) > min(q_single) - 3.0, (min(q_joined), min(q_single))
+
+
+def lossy(threads: int) -> PipelineConfig:
+    """x264 crf 18 ``medium`` (B-frames, lookahead, mb-tree) with an explicit thread count on both sides."""
+    config = configure("fast", preset="medium", crf=18)
+    config.encode.threads = threads
+    return config
+
+
+def test_explicit_encoder_threads_give_the_single_run_bytes(local_ray, clip, tmp_path: Path) -> None:
+    """One segment is one encode of the same frames: with ``encode.threads: 2`` set, the one-CPU actor
+    encodes on 2 threads as the local run does, so the lossy video packets are identical (an actor that
+    used its own CPU count, 1, would code them differently)."""
+    src = clip(frames=15, width=128, height=96, options={"g": "10"})  # 0.6 s: one SHORT segment
+    single, joined = tmp_path / "single.mp4", tmp_path / "ray.mp4"
+    enhance(src, single, pipeline=lossy(2))
+    (report,) = run_on_ray([(src, joined)], pipeline=lossy(2), ray_config=RayConfig(segment=SHORT))
+    assert report["ray"]["segments_total"] == 1
+    assert [a["encode_threads"] for a in report["ray"]["actors"]] == [2]
+    assert packet_bytes(joined, "video") == packet_bytes(single, "video")
+
+
+@pytest.mark.xfail(strict=True, reason="measured 45.3 dB here (48.2 dB on examples/sample.mp4): each segment's "
+                   "fresh x264 (rate control, lookahead) codes every frame after the first cut differently")
+def test_lossy_ray_frames_within_encoder_noise_of_the_single_run(local_ray, clip, tmp_path: Path) -> None:
+    """The issue's goal: 4 one-second segments, crf 18, the same explicit threads on both sides; mean
+    per-frame PSNR between the two decoded videos >= 50 dB (identical frames count as 99 dB)."""
+    src = clip(frames=100, width=128, height=96, options={"g": "25"})
+    single, joined = tmp_path / "single.mp4", tmp_path / "ray.mp4"
+    enhance(src, single, pipeline=lossy(1))
+    seconds = SegmentConfig(seconds=1.0, min_seconds=0.5, max_seconds=2.0)
+    (report,) = run_on_ray([(src, joined)], pipeline=lossy(1), ray_config=RayConfig(segment=seconds))
+    assert report["ray"]["segments_total"] == 4
+    q = [psnr(a, b) for a, b in zip(frames(single), frames(joined))]
+    assert len(q) == 100
+    assert np.mean(q) >= 50.0, np.mean(q)
 
 
 def test_stopped_job_resumes_without_redoing_segments(local_ray, clip, tmp_path: Path) -> None:

@@ -3,6 +3,14 @@
 A call decodes its segment's frame range, runs the stages, encodes video only (closed GOPs: the
 encoder starts fresh with an IDR frame) and returns the encoded bytes through the object store,
 never decoded frames, so what crosses the network is about the size of the output.
+
+Lossy output equal to a local run's: x264 codes differently with a different thread count, and a local
+run's default (``encode.threads: 0``) lets x264 pick from the machine's cores while an actor encodes on
+the CPUs it was given. Set ``encode.threads`` in the pipeline to get the same encoder on both sides. What
+remains is each segment's fresh encoder: its rate control starts without a continuous encode's history
+and its lookahead ends at the segment's end, so frames after the first cut are coded differently, at the
+same quality. On ``examples/sample.mp4`` (crf 18, ``medium``, 1 s segments) the mean per-frame PSNR
+against the local run is 43.4 dB with the default threads and 48.2 dB with the same explicit count.
 """
 
 from __future__ import annotations
@@ -85,7 +93,9 @@ class SegmentWorker:
     """``ray.remote(SegmentWorker).options(num_gpus=1)`` on GPU clusters, ``num_cpus=N`` on CPU ones."""
 
     def __init__(self, config: PipelineConfig, cpus: int) -> None:
-        # Ray sets OMP_NUM_THREADS=1 in a one-CPU actor; size torch and FFmpeg to what the actor was given
+        # Ray sets OMP_NUM_THREADS=1 in a one-CPU actor; size torch and FFmpeg to what the actor was given.
+        # An explicit encode.threads is kept: x264's output depends on its thread count, so a pipeline that
+        # sets it encodes each segment as a local run with the same setting would (see the module doc)
         torch.set_num_threads(max(1, cpus))
         config = copy.deepcopy(config)
         config.decode.threads = config.decode.threads or cpus
@@ -101,6 +111,7 @@ class SegmentWorker:
         """Returns once ``__init__`` (the model load) is done: the driver hands out work only after this."""
         sr = self.enhancer.config.stage("sr")
         return {"actor": self.name, "node": self.node, "pid": os.getpid(), "threads": torch.get_num_threads(),
+                "encode_threads": self.enhancer.config.encode.threads,
                 "device": sr.params.get("device") if sr else None,
                 "gpus": ray.get_runtime_context().get_accelerator_ids().get("GPU", [])}
 

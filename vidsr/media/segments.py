@@ -9,7 +9,7 @@ data are copied from the source once, by the join, exactly as the single-process
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -178,9 +178,7 @@ def join_segments(parts: Sequence[Path], src: Path, dst: Path, info: MediaInfo, 
             try:
                 for part in parts:
                     with av.open(str(part)) as seg:
-                        for packet in seg.demux(seg.streams.video[0]):
-                            if packet.dts is None and packet.size == 0:
-                                continue  # the demuxer's end-of-stream marker
+                        for packet in _with_dts(seg.demux(seg.streams.video[0])):
                             copier.write_until(float(packet.dts * packet.time_base) + 0.25)
                             packet.stream = video
                             out.mux(packet)
@@ -192,6 +190,34 @@ def join_segments(parts: Sequence[Path], src: Path, dst: Path, info: MediaInfo, 
         reason = " ".join((getattr(err, "strerror", None) or str(err)).split())
         raise OutputError(f"joining segments into {dst.name} failed: {reason}") from None
     return packets
+
+
+def _with_dts(packets: Iterable[av.Packet]) -> Iterator[av.Packet]:
+    """The packets with a decode timestamp on each; the end-of-stream marker dropped.
+
+    Matroska stores no dts: its demuxer leaves a B-frame segment's first packets (the encoder's reorder
+    delay) without one, and the muxer refuses them once the previous segment's packets are in. They decode
+    just before the first packet that has one, so they get the ticks just before its dts: rising, below
+    their own pts, and above the previous segment's (Matroska writes only pts, so nothing else changes).
+    """
+    leading: list[av.Packet] | None = []
+    for packet in packets:
+        if packet.dts is None and packet.size == 0:
+            continue
+        if leading is not None:
+            if packet.dts is None:
+                leading.append(packet)
+                continue
+            for i, early in enumerate(leading):
+                early.dts = packet.dts - (len(leading) - i)
+                yield early
+            leading = None
+        if packet.dts is None:
+            raise ProcessingError("a segment's packet has no decode timestamp after its first ones; cannot join")
+        yield packet
+    for early in leading or []:  # no packet had one: intra-only, decode order is presentation order
+        early.dts = early.pts
+        yield early
 
 
 def segment_file_suffix(output: Path) -> str:
