@@ -64,6 +64,22 @@ def test_cuts_land_on_keyframes_within_bounds(clip) -> None:
     assert all(SHORT.min_seconds - 1e-6 <= s.end_s - s.start_s <= SHORT.max_seconds + 1e-6 for s in segments)
 
 
+def test_overlap_reaches_past_each_cut_but_not_past_the_file(clip) -> None:
+    """An encoder overlap of 15 frames: each segment's warm-up starts 15 frames before it (or at the file's
+    start) and its run-out ends 15 frames after it (or at the file's end); the cuts themselves do not move."""
+    src = clip(frames=60, options={"g": "10"})
+    plain = plan_segments(src, probe(src), SHORT)
+    segments = plan_segments(src, probe(src), SHORT, overlap_frames=15)
+    assert [(s.start_pts, s.end_pts) for s in segments] == [(s.start_pts, s.end_pts) for s in plain]
+    step = 512  # 25 fps in a 1/12800 time base
+    starts = [0, *(s.start_pts // step for s in segments[1:])]  # first frame index of each segment
+    ends = [*starts[1:], 60]
+    assert [s.warmup_frames for s in segments] == [min(15, a) for a in starts]
+    assert [s.runout_frames for s in segments] == [min(15, 60 - b) for b in ends]
+    assert [s.warmup_start_pts for s in segments] == [(a - 15) * step if a > 15 else None for a in starts]
+    assert [s.runout_end_pts for s in segments] == [(b + 15) * step if b + 15 < 60 else None for b in ends]
+
+
 def test_a_scene_cut_in_the_window_is_the_cut_point(clip) -> None:
     """Exactly on the scene's first frame, even between keyframes (0.52 s; keyframes every 0.2 s)."""
     src = clip(frames=60, options={"g": "5"})

@@ -39,12 +39,16 @@ class RayConfig:
     ship_chunk_mb: int = 64  # the input travels in chunks this size, so the driver never holds it whole
     actor_start_timeout_s: float = 600.0  # no actor ready and nothing running for this long: give up
     keep_workdir: bool = False  # keep finished segments after a successful join (for debugging)
+    # > 0: each segment's encoder also codes up to this many frames before and after it and drops them, so
+    # a lossy encode comes close to one continuous encode (those frames are enhanced too: extra model work)
+    encode_overlap_frames: int = 0
 
     def __post_init__(self) -> None:
         if self.ship_input not in ("auto", "always", "never"):
             raise UsageError(f"{ENV_PREFIX}SHIP_INPUT must be auto, always or never, not '{self.ship_input}'")
-        if self.cpus_per_actor < 0 or self.actors < 0 or self.max_retries < 0:
-            raise UsageError("Ray settings: cpus_per_actor, actors and max_retries must not be negative")
+        if min(self.cpus_per_actor, self.actors, self.max_retries, self.encode_overlap_frames) < 0:
+            raise UsageError("Ray settings: cpus_per_actor, actors, max_retries and encode_overlap_frames "
+                             "must not be negative")
 
     @classmethod
     def from_env(cls, address: str | None = None, environ: dict[str, str] | None = None) -> RayConfig:

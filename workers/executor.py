@@ -185,7 +185,7 @@ def _check(jobs: list[Job], config: PipelineConfig, overwrite: bool, warn: Calla
 def _plan(jobs: list[Job], config: PipelineConfig, rc: RayConfig) -> None:
     """Cut each input (on its scene cuts where known) and open its work directory, resuming what matches."""
     for job in jobs:
-        job.segments = plan_segments(job.src, job.info, rc.segment, job.scene_cuts or ())
+        job.segments = plan_segments(job.src, job.info, rc.segment, job.scene_cuts or (), rc.encode_overlap_frames)
         suffix = segment_file_suffix(job.dst)
         job.workdir = WorkDir(job.dst, suffix)
         job.records = job.workdir.open(WorkDir.plan_key(job.fingerprint, config, job.segments, suffix))

@@ -37,7 +37,7 @@ class WorkDir:
             "vidsr": vidsr.__version__,
             "input": fingerprint,
             "pipeline": dataclasses.asdict(config),
-            "segments": [(s.start_pts, s.end_pts) for s in segments],
+            "segments": [(s.start_pts, s.end_pts, s.warmup_frames, s.runout_frames) for s in segments],
             "suffix": suffix,
         }
         return hashlib.sha256(json.dumps(plan, sort_keys=True, default=str).encode()).hexdigest()

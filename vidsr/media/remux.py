@@ -76,9 +76,14 @@ class Remuxer:
         encode: EncodeConfig,
         side: list[SidePlan],
         name: str | None = None,
+        keep: tuple[int | None, int | None] | None = None,
     ) -> None:
         """``side`` lists what to do with the other streams; an empty list writes the video alone (a segment
-        of a scale-out job, whose audio the driver copies once when it joins the segments)."""
+        of a scale-out job, whose audio the driver copies once when it joins the segments).
+
+        ``keep = (start_pts, end_pts)`` (None: open) writes only the frames in that range; the others warm up
+        the encoder or run out its lookahead and are dropped. The frames at ``start_pts`` and ``end_pts`` are
+        forced keyframes (closed GOPs), so no kept frame references a dropped one."""
         self.path = path
         self.name = name or path.name  # what errors call the output (the user's name, not the temporary one)
         self.src = src
@@ -89,6 +94,13 @@ class Remuxer:
         self.frames_written = 0
         self.packets_copied = 0
         self.output_size: tuple[int, int] | None = None
+        self.keep = keep
+
+    def _kept(self, pts: int | None) -> bool:
+        if self.keep is None or pts is None:
+            return True
+        start, end = self.keep
+        return (start is None or pts >= start) and (end is None or pts < end)
 
     def _video_stream(self, out: av.container.OutputContainer, first: Frame) -> av.VideoStream:
         v = self.info.video
@@ -131,6 +143,8 @@ class Remuxer:
         )
         out.pts = frame.pts
         out.time_base = frame.time_base
+        if self.keep is not None and frame.pts is not None and frame.pts in self.keep:
+            out.pict_type = av.video.frame.PictureType.I  # an IDR where x264 keeps closed GOPs (its default)
         return out
 
     def __call__(self, frames: Iterator[Frame]) -> None:
@@ -155,7 +169,7 @@ class Remuxer:
                         self.output_size = (frame.width, frame.height)
                     for packet in stream.encode(self._to_av(frame)):
                         self._mux_video(out, packet, side)
-                    self.frames_written += 1
+                    self.frames_written += self._kept(frame.pts)
                 if stream is None:
                     raise OutputError("no frames reached the encoder; nothing to write")
                 for packet in stream.encode(None):
@@ -167,6 +181,8 @@ class Remuxer:
                     side.close()
 
     def _mux_video(self, out: av.container.OutputContainer, packet: av.Packet, side: SideStreams | None) -> None:
+        if not self._kept(packet.pts):
+            return
         if side is not None and packet.dts is not None:
             side.write_until(float(packet.dts * packet.time_base) + 0.25)
         out.mux(packet)

@@ -51,6 +51,11 @@ class Segment:
     start_s: float
     end_s: float
     at_keyframe: bool  # False where a long GOP forced a cut between keyframes (decode starts earlier)
+    # frames the segment's encoder also sees, before and after, and drops (see ``plan_segments``' overlap)
+    warmup_frames: int = 0
+    warmup_start_pts: int | None = None  # None: the start of the file
+    runout_frames: int = 0
+    runout_end_pts: int | None = None  # None: the end of the file
 
     @property
     def name(self) -> str:
@@ -75,7 +80,7 @@ def _scan(path: str | Path) -> tuple[list[int], set[int], Fraction]:
 
 
 def plan_segments(
-    path: str | Path, info: MediaInfo, config: SegmentConfig, scene_cuts: Sequence[int] = ()
+    path: str | Path, info: MediaInfo, config: SegmentConfig, scene_cuts: Sequence[int] = (), overlap_frames: int = 0
 ) -> list[Segment]:
     """Cut the video into segments: on a scene cut where the length window has one, else on a keyframe.
 
@@ -84,6 +89,10 @@ def plan_segments(
     means, caches, smoothing) is the same on both sides of the join. Such a cut, or a forced one in a source
     with too few keyframes, may fall between keyframes: that segment's decode then starts at the keyframe
     before it and drops the frames before its start (a partial GOP of extra decoding, never wrong frames).
+
+    ``overlap_frames`` > 0 gives each segment's encoder up to that many frames before its start (warm-up)
+    and after its end (run-out), enhanced and encoded but not kept: a lossy encoder's rate control and
+    lookahead then see about what one continuous encode sees, and its output comes close to it.
     """
     pts, keys, tb = _scan(path)
     if not pts:
@@ -130,6 +139,10 @@ def plan_segments(
             start_s=round(t(pts[0] if begin is None else begin), 6),
             end_s=round(end_time if finish is None else t(finish), 6),
             at_keyframe=at_key,
+            warmup_frames=lo_i - max(0, lo_i - overlap_frames),
+            warmup_start_pts=pts[lo_i - overlap_frames] if lo_i - overlap_frames > 0 else None,
+            runout_frames=min(len(pts), hi_i + overlap_frames) - hi_i,
+            runout_end_pts=pts[hi_i + overlap_frames] if hi_i + overlap_frames < len(pts) else None,
         ))
     return segments
 
