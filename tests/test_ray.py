@@ -142,26 +142,38 @@ def test_explicit_encoder_threads_give_the_single_run_bytes(local_ray, clip, tmp
     assert packet_bytes(joined, "video") == packet_bytes(single, "video")
 
 
-@pytest.mark.parametrize("overlap", [
-    pytest.param(0, marks=pytest.mark.xfail(strict=True, reason="measured 45.3 dB: each segment's fresh x264 (rate "
-                                            "control, lookahead) codes the frames after the first cut differently")),
-    50,
-])
-def test_lossy_ray_frames_within_encoder_noise_of_the_single_run(local_ray, clip, tmp_path: Path,
-                                                                 overlap: int) -> None:
-    """The issue's goal: 4 one-second segments, crf 18, the same explicit threads on both sides; mean
-    per-frame PSNR between the two decoded videos >= 50 dB (identical frames count as 99 dB). Without an
-    overlap it is 45.3 dB here; with 50 frames of encoder overlap 56.8 dB, because the first segment is then
-    byte-equal and the rest are still coded apart (their pooled PSNR stays ~43 dB: see the module doc)."""
+def _lossy_pair(clip, tmp_path: Path, overlap: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The single-process and the Ray decodes of one 100-frame clip in 4 one-second segments, crf 18, the
+    same explicit encoder threads on both sides."""
     src = clip(frames=100, width=128, height=96, options={"g": "25"})
     single, joined = tmp_path / "single.mp4", tmp_path / "ray.mp4"
     enhance(src, single, pipeline=lossy(1))
     rc = RayConfig(segment=SegmentConfig(seconds=1.0, min_seconds=0.5, max_seconds=2.0), encode_overlap_frames=overlap)
     (report,) = run_on_ray([(src, joined)], pipeline=lossy(1), ray_config=rc)
     assert report["ray"]["segments_total"] == 4
-    q = [psnr(a, b) for a, b in zip(frames(single), frames(joined))]
-    assert len(q) == 100
-    assert np.mean(q) >= 50.0, np.mean(q)
+    a, b = list(frames(single)), list(frames(joined))
+    assert len(a) == len(b) == 100
+    return a, b
+
+
+@pytest.mark.xfail(strict=True, reason="goal missed, measured 43-45 dB: each segment's fresh x264 (rate control, "
+                                       "lookahead) codes the frames after the first cut differently")
+def test_lossy_ray_frames_within_encoder_noise_of_the_single_run(local_ray, clip, tmp_path: Path) -> None:
+    """The issue's goal: decoded-frame PSNR >= 50 dB between the two videos, taken pooled (one MSE over all
+    frames, so identical frames cannot lift the figure)."""
+    a, b = _lossy_pair(clip, tmp_path, overlap=0)
+    mse = float(np.mean([np.mean((x.astype(np.float64) - y.astype(np.float64)) ** 2) for x, y in zip(a, b)]))
+    assert 10 * np.log10(255.0**2 / mse) >= 50.0
+
+
+def test_encode_overlap_warms_up_the_segment_encoders(local_ray, clip, tmp_path: Path) -> None:
+    """With 50 frames of overlap the first segment's encoder has seen what the single run's had (the
+    frames after it), so its frames are the single run's, byte for byte; the later segments still start on
+    an IDR frame of their own, so they differ at encoder-noise level (measured 40-46 dB per frame)."""
+    a, b = _lossy_pair(clip, tmp_path, overlap=50)
+    q = [psnr(x, y) for x, y in zip(a, b)]
+    assert all(v == 99.0 for v in q[:25]), q[:25]
+    assert min(q) >= 35.0, min(q)
 
 
 def test_stopped_job_resumes_without_redoing_segments(local_ray, clip, tmp_path: Path) -> None:
