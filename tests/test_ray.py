@@ -156,20 +156,12 @@ def _lossy_pair(clip, tmp_path: Path, overlap: int) -> tuple[list[np.ndarray], l
     return a, b
 
 
-@pytest.mark.xfail(strict=True, reason="goal missed, measured 43-45 dB: each segment's fresh x264 (rate control, "
-                                       "lookahead) codes the frames after the first cut differently")
-def test_lossy_ray_frames_within_encoder_noise_of_the_single_run(local_ray, clip, tmp_path: Path) -> None:
-    """The issue's goal: decoded-frame PSNR >= 50 dB between the two videos, taken pooled (one MSE over all
-    frames, so identical frames cannot lift the figure)."""
-    a, b = _lossy_pair(clip, tmp_path, overlap=0)
-    mse = float(np.mean([np.mean((x.astype(np.float64) - y.astype(np.float64)) ** 2) for x, y in zip(a, b)]))
-    assert 10 * np.log10(255.0**2 / mse) >= 50.0
-
-
 def test_encode_overlap_warms_up_the_segment_encoders(local_ray, clip, tmp_path: Path) -> None:
     """With 50 frames of overlap the first segment's encoder has seen what the single run's had (the
     frames after it), so its frames are the single run's, byte for byte; the later segments still start on
-    an IDR frame of their own, so they differ at encoder-noise level (measured 40-46 dB per frame)."""
+    an IDR frame of their own, so they differ at encoder-noise level (measured 40-46 dB per frame). The
+    issue's goal (>= 50 dB between the two videos) is not met, with or without the overlap: pooled over
+    all frames 43-45 dB (`bench/results_ray_scaling.json`, `lossy_equality`)."""
     a, b = _lossy_pair(clip, tmp_path, overlap=50)
     q = [psnr(x, y) for x, y in zip(a, b)]
     assert all(v == 99.0 for v in q[:25]), q[:25]
