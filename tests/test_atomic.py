@@ -102,3 +102,18 @@ def test_disk_full_while_writing(clip, tmp_path: Path) -> None:
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "writing" in lines[0] and "failed" in lines[0], res.stderr
     assert not dst.exists() and leftovers(tmp_path) == []
+
+
+def test_ctrl_c_while_the_libraries_load_is_one_line(clip, tmp_path: Path) -> None:
+    """Ctrl-C in the first second (torch, PyAV and Ray still importing) ends like Ctrl-C mid-run: one line,
+    exit 130, no traceback, no output."""
+    src = clip("in.mp4", frames=10)
+    dst = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "vidsr", "run", str(src), str(dst)], stderr=subprocess.PIPE,
+                            text=True, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == EXIT_INTERRUPTED, err
+    assert "interrupted" in err and "Traceback" not in err, err
+    assert not dst.exists() and leftovers(tmp_path) == []

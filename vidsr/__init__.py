@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
 from vidsr.errors import (  # noqa: E402
@@ -14,8 +16,24 @@ from vidsr.errors import (  # noqa: E402
     UsageError,
     VidsrError,
 )
-from vidsr.frame import Frame  # noqa: E402
-from vidsr.pipeline import Enhancer, configure, enhance  # noqa: E402
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
+    from vidsr.frame import Frame
+    from vidsr.pipeline import Enhancer, configure, enhance
+
+_LAZY = {"enhance": "vidsr.pipeline", "Enhancer": "vidsr.pipeline", "configure": "vidsr.pipeline",
+         "Frame": "vidsr.frame"}
+
+
+def __getattr__(name: str) -> object:
+    """The pipeline (numpy, torch, PyAV, the models) loads on first use, so ``vidsr`` itself imports in
+    milliseconds and the command can take Ctrl-C from its first moment (see ``vidsr.entry``)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vidsr' has no attribute '{name}'")
+
 
 __all__ = [
     "__version__",

@@ -2,6 +2,6 @@
 
 import sys
 
-from vidsr.cli import main
+from vidsr.entry import console
 
-sys.exit(main())
+sys.exit(console())
