@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from vidsr import __version__
 from vidsr.device import DEVICE_CHOICES
 from vidsr.errors import EXIT_INTERRUPTED, EXIT_PROCESSING, EXIT_USAGE, UsageError, VidsrError
+from vidsr.graph import clear_interrupt, request_interrupt
 from workers.cli import add_ray_option, add_submit_parser, run_command, submit_command
 
 __all__ = ["main", "build_parser"]
@@ -102,16 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM takes the same path as Ctrl-C, so partial output is removed either way."""
+    """Ctrl-C and SIGTERM take one path, so partial output is removed either way: a running graph is asked
+    to stop (``vidsr.graph.request_interrupt``); anywhere else KeyboardInterrupt is raised as usual."""
 
     def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+        if not request_interrupt():
+            raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    clear_interrupt()
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _warn(message: str) -> None:

@@ -53,6 +53,28 @@ class StageTiming:
         }
 
 
+_interrupt = threading.Event()
+_waiting = 0  # graphs whose calling thread is waiting in ``run`` (guarded by ``_waiting_lock``)
+_waiting_lock = threading.Lock()
+
+
+def request_interrupt() -> bool:
+    """Ask the running graphs to stop, as Ctrl-C would; for a signal handler. False when no graph is
+    running (the handler should then raise KeyboardInterrupt itself).
+
+    A request, not an exception thrown into the waiting thread: a KeyboardInterrupt that lands inside
+    ``Thread.join`` can mark a live thread as finished (CPython's lock handling there, bpo-45274), and the
+    run then exits with a worker still inside torch or FFmpeg; the waiting loop polls this instead.
+    """
+    _interrupt.set()
+    with _waiting_lock:
+        return _waiting > 0
+
+
+def clear_interrupt() -> None:
+    _interrupt.clear()
+
+
 @dataclass
 class Graph:
     """``source`` yields frames; each stage maps an iterator of frames to one; ``queue_size`` bounds each link."""
@@ -162,6 +184,8 @@ class Graph:
         for thread in self._threads:
             while thread.is_alive():
                 thread.join(timeout=_POLL_S)
+                if _interrupt.is_set() and self._error is None:
+                    self._fail(Interrupted("interrupted: stopped before the end, no output written"))
                 if self._error is not None:
                     self._stop.set()
         if self._error is not None:
@@ -184,11 +208,17 @@ class Graph:
                 timing.wall_s = time.perf_counter() - t0
 
         self._spawn(sink_name, run_sink)
+        global _waiting
+        with _waiting_lock:
+            _waiting += 1
         try:
             self._finish()
         except KeyboardInterrupt:
             self._fail(Interrupted("interrupted: stopped before the end, no output written"))
             self._finish(wait=False)
+        finally:
+            with _waiting_lock:
+                _waiting -= 1
 
     def iterate(self) -> Iterator[Frame]:
         """Yield the last stage's frames in the caller's thread (the frames-in, frames-out API)."""
