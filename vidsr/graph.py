@@ -55,7 +55,7 @@ class StageTiming:
 
 _interrupt = threading.Event()
 _waiting = 0  # graphs whose calling thread is waiting in ``run`` (guarded by ``_waiting_lock``)
-_waiting_lock = threading.Lock()
+_waiting_lock = threading.RLock()  # re-entrant: the signal handler runs on the main thread, maybe inside it
 
 
 def request_interrupt() -> bool:
@@ -219,6 +219,8 @@ class Graph:
         finally:
             with _waiting_lock:
                 _waiting -= 1
+        if _interrupt.is_set():  # asked as the last frames went out: the output is not in place yet, so honour it
+            raise Interrupted("interrupted: stopped before the end, no output written")
 
     def iterate(self) -> Iterator[Frame]:
         """Yield the last stage's frames in the caller's thread (the frames-in, frames-out API)."""
