@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from vidsr import __version__
 from vidsr.device import DEVICE_CHOICES
-from vidsr.errors import EXIT_INTERRUPTED, EXIT_PROCESSING, EXIT_USAGE, UsageError, VidsrError
+from vidsr.errors import EXIT_INTERRUPTED, EXIT_PROCESSING, EXIT_USAGE, Interrupted, UsageError, VidsrError
 from vidsr.graph import clear_interrupt, request_interrupt
 from workers.cli import add_ray_option, add_submit_parser, run_command, submit_command
 
@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vidsr: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("vidsr: interrupted: stopped before the end, no output written", file=sys.stderr)
+        print(f"vidsr: {Interrupted()}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as err:  # noqa: BLE001 - a user sees one line; VIDSR_DEBUG=1 shows the traceback
         if os.environ.get("VIDSR_DEBUG"):

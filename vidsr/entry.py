@@ -9,7 +9,7 @@ from __future__ import annotations
 import signal
 import sys
 
-from vidsr.errors import EXIT_INTERRUPTED
+from vidsr.errors import EXIT_INTERRUPTED, Interrupted
 
 
 def console() -> int:
@@ -22,6 +22,6 @@ def console() -> int:
         for sig, old in previous.items():
             signal.signal(sig, old)
     if noted:
-        print("vidsr: interrupted: stopped before the end, no output written", file=sys.stderr)
+        print(f"vidsr: {Interrupted()}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return main()

@@ -66,3 +66,6 @@ class Interrupted(VidsrError):
     """The run was stopped by Ctrl-C or SIGTERM."""
 
     exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str = "interrupted: stopped before the end, no output written") -> None:
+        super().__init__(message)

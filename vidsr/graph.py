@@ -185,7 +185,7 @@ class Graph:
             while thread.is_alive():
                 thread.join(timeout=_POLL_S)
                 if _interrupt.is_set() and self._error is None:
-                    self._fail(Interrupted("interrupted: stopped before the end, no output written"))
+                    self._fail(Interrupted())
                 if self._error is not None:
                     self._stop.set()
         if self._error is not None:
@@ -214,13 +214,13 @@ class Graph:
         try:
             self._finish()
         except KeyboardInterrupt:
-            self._fail(Interrupted("interrupted: stopped before the end, no output written"))
+            self._fail(Interrupted())
             self._finish(wait=False)
         finally:
             with _waiting_lock:
                 _waiting -= 1
         if _interrupt.is_set():  # asked as the last frames went out: the output is not in place yet, so honour it
-            raise Interrupted("interrupted: stopped before the end, no output written")
+            raise Interrupted()
 
     def iterate(self) -> Iterator[Frame]:
         """Yield the last stage's frames in the caller's thread (the frames-in, frames-out API)."""
