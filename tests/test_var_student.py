@@ -84,6 +84,27 @@ def test_a_fresh_student_is_the_teacher_run_bidirectionally() -> None:
     torch.testing.assert_close(plain, refined)
 
 
+def test_merged_adapters_give_the_same_logits_with_plain_layers() -> None:
+    """Serving folds each adapter into its frozen layer: same logits, and no low-rank matmul is left."""
+    from vidsr.models.var_student import LoRALinear
+
+    _, student = _pair()
+    for p in student.adapter_parameters():
+        torch.nn.init.normal_(p, std=0.05)  # trained-looking adapters, so the fold has work to do
+    vq, lq = load_shipped()
+    x = torch.rand(2, 3, 32, 48, generator=torch.Generator().manual_seed(3))
+    feat = lq.frame_to_prefix_features(x)
+    lq_idx = vq.quantize.f_to_tokens(lq.encoder.conv_out(feat))
+    lq_hat = vq.quantize.tokens_to_fhat(lq_idx)
+    pyramid = student.pyramid_inputs(vq.quantize, lq_idx)
+    with torch.no_grad():
+        before = student(feat, pyramid, lq_hat, None, (32, 48))
+        student.merge_adapters()
+        after = student(feat, pyramid, lq_hat, None, (32, 48))
+    assert not any(isinstance(m, LoRALinear) for m in student.modules())
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
+
+
 def test_the_forward_has_no_per_scale_loop() -> None:
     """Every transformer block runs exactly once per student forward (the teacher's generation runs each
     block once for the prefix and once per scale)."""

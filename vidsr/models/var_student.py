@@ -46,6 +46,14 @@ class LoRALinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + self.up(self.down(x)) * self.scale
 
+    @torch.no_grad()
+    def merged(self) -> nn.Linear:
+        """One plain layer with ``W + up @ down * alpha / rank``: the same map in one matmul, for serving
+        (two rank-r matmuls and an add per call cost more than their FLOPs on a CPU)."""
+        out = copy.deepcopy(self.base)
+        out.weight += (self.up.weight @ self.down.weight) * self.scale
+        return out
+
 
 @dataclass(frozen=True)
 class StudentConfig:
@@ -97,6 +105,15 @@ class VARStudent(nn.Module):
         # 3. the refiner (trained after the adapters, in its own phase)
         tc = cfg.teacher
         self.refiner = Refiner(tc.prefix_dim, tc.code_dim, cfg.refiner_width, cfg.refiner_blocks)
+
+    def merge_adapters(self) -> VARStudent:
+        """Fold every adapter into its frozen layer (inference only: the adapters cannot train after)."""
+        for blk in self.var.blocks:
+            for owner, name in ((blk.attn, "qkv"), (blk.attn, "proj"), (blk.ffn, "0"), (blk.ffn, "2")):
+                layer = owner._modules[name]
+                if isinstance(layer, LoRALinear):
+                    owner._modules[name] = layer.merged()
+        return self
 
     def adapter_parameters(self) -> list[nn.Parameter]:
         return [p for n, p in self.var.named_parameters() if ".down." in n or ".up." in n]
@@ -166,7 +183,8 @@ def save_student(model: VARStudent, path: Path | str, meta: dict | None = None) 
     save_file(tensors, str(path), metadata=header)
 
 
-def load_student(path: Path | str, device: torch.device | str = "cpu") -> VARStudent:
+def load_student(path: Path | str, device: torch.device | str = "cpu", merge: bool = False) -> VARStudent:
+    """The student from one file; ``merge`` folds the adapters into the frozen layers (serving)."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -176,6 +194,8 @@ def load_student(path: Path | str, device: torch.device | str = "cpu") -> VARStu
         raise ValueError(f"{path} holds a {header.get('kind')}, not a VARStudent")
     model = VARStudent(StudentConfig.from_json(header["config"]))
     model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+    if merge:
+        model.merge_adapters()
     for p in model.parameters():
         p.requires_grad_(False)
     return model.to(device).eval()

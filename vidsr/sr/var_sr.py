@@ -44,7 +44,7 @@ def _load(path: Path, device: str) -> VARTeacher | VARStudent:
 
     with safe_open(str(path), framework="pt") as f:
         kind = f.metadata().get("kind")
-    return load_student(path, device) if kind == "VARStudent" else load_var(path, device)
+    return load_student(path, device, merge=True) if kind == "VARStudent" else load_var(path, device)
 
 
 def frame_degradations(x_BCHW: torch.Tensor) -> torch.Tensor:

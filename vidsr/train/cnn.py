@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from vidsr.data import eval_images, train_images
-from vidsr.degrade import degrade, sample_params
+from vidsr.degrade import degrade, preset, sample_params
 from vidsr.models.cnn import CNNConfig, CompactSR, save_weights
 from vidsr.train.evaluate import evaluate
 
@@ -47,9 +47,20 @@ def _random_hq_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> tor
 
 
 def make_batch(
-    images: list[np.ndarray], batch: int, patch: int, scale: int, seed: int, step: int
+    images: list[np.ndarray],
+    batch: int,
+    patch: int,
+    scale: int,
+    seed: int,
+    step: int,
+    degradation: str = "sampled",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(LQ ``B x 3 x patch x patch``, HQ ``B x 3 x s*patch x s*patch``), a pure function of (seed, step)."""
+    """(LQ ``B x 3 x patch x patch``, HQ ``B x 3 x s*patch x s*patch``), a pure function of (seed, step).
+
+    ``degradation``: ``sampled`` draws each crop's degradation from the random second-order sampler;
+    a preset name (``medium``...) applies that fixed preset with fresh noise (a diagnostic: how much
+    of the gap to a matched model is the blind training distribution).
+    """
     rng = np.random.default_rng([seed, step])
     # pick images in proportion to their area: every crop position is equally likely
     areas = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
@@ -57,7 +68,12 @@ def make_batch(
     for _ in range(batch):
         img = images[int(rng.choice(len(images), p=areas / areas.sum()))]
         hq = _random_hq_crop(img, patch * scale, rng)[None]
-        lq, _ = degrade(hq, scale, sample_params(scale, rng))
+        params = (
+            sample_params(scale, rng)
+            if degradation == "sampled"
+            else preset(degradation, scale, seed=int(rng.integers(2**31)))
+        )
+        lq, _ = degrade(hq, scale, params)
         lqs.append(lq)
         hqs.append(hq)
     return torch.cat(lqs), torch.cat(hqs)
@@ -88,6 +104,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--channels", type=int, default=48)
     ap.add_argument("--blocks", type=int, default=6)
     ap.add_argument("--init", type=Path, default=None, help="start from another checkpoint (e.g. x2 for x4)")
+    ap.add_argument(
+        "--train-degradation",
+        default="sampled",
+        choices=("sampled", "light", "medium", "heavy"),
+        help="sampled: the random second-order sampler (shipped weights); a preset: that preset, fresh noise",
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-every", type=int, default=250)
@@ -151,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         lr = args.lr * 0.5 * (1 + math.cos(math.pi * progress()))
         for g in opt.param_groups:
             g["lr"] = lr
-        lq, hq = make_batch(images, args.batch, args.patch, args.scale, args.seed, step)
+        lq, hq = make_batch(images, args.batch, args.patch, args.scale, args.seed, step, args.train_degradation)
         loss = F.l1_loss(model(lq), hq)
         opt.zero_grad(set_to_none=True)
         loss.backward()
