@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from vidsr.analysis.batch import batch_degradations
 from vidsr.models.cnn import CompactSR, load_weights
 from vidsr.sr.base import register_model
 
@@ -37,6 +39,11 @@ class CNN:
     sizes, even tile and overlap: every real video, since yuv420p needs even sizes); on odd-sized
     frames the last tile row/column sees a shifted pixel-unshuffle phase and differs slightly, inside
     the cross-faded overlap.
+
+    A conditioned net (``cfg.cond_dim`` > 0) has a ``degradation`` attribute: the SR stage puts the
+    batch's per-frame vectors from degrade-analysis there before tiling (the tiler stacks tile k of
+    every frame in frame order, so item i of a call belongs to frame i mod B); without them the model
+    measures each input it is given.
     """
 
     def __init__(self, scale: int, device: torch.device) -> None:
@@ -49,10 +56,21 @@ class CNN:
             self.net.load_state_dict(base.state_dict())
         # even, so that tile crops keep the pixel-unshuffle phase of the whole frame
         self.context = base.cfg.receptive_radius + base.cfg.receptive_radius % 2
+        if base.cfg.cond_dim:
+            self.degradation: np.ndarray | None = None
+
+    def _vectors(self, x_BCHW: torch.Tensor) -> torch.Tensor | None:
+        if not self.net.cfg.cond_dim:
+            return None
+        given = self.degradation
+        n = x_BCHW.shape[0]
+        if given is not None and len(given) and n % len(given) == 0 and np.isfinite(given).all():
+            return torch.as_tensor(np.asarray(given, dtype=np.float32)).repeat(n // len(given), 1)
+        return batch_degradations(x_BCHW)
 
     @torch.inference_mode()
     def __call__(self, x_BCHW: torch.Tensor) -> torch.Tensor:
-        return self.net(x_BCHW.float()).clamp_(0.0, 1.0)
+        return self.net(x_BCHW.float(), self._vectors(x_BCHW)).clamp_(0.0, 1.0)
 
 
 @register_model("cnn", scales=shipped_scales())

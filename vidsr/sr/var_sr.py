@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vidsr.analysis.estimators import degradation_vector
+from vidsr.analysis.batch import batch_degradations
 from vidsr.models.var import VARTeacher, load_var
 from vidsr.models.var_student import VARStudent, load_student
 from vidsr.sr.base import register_model
@@ -45,12 +45,6 @@ def _load(path: Path, device: str) -> VARTeacher | VARStudent:
     with safe_open(str(path), framework="pt") as f:
         kind = f.metadata().get("kind")
     return load_student(path, device, merge=True) if kind == "VARStudent" else load_var(path, device)
-
-
-def frame_degradations(x_BCHW: torch.Tensor) -> torch.Tensor:
-    """degrade-analysis's vector of every frame of a batch (what the SR stage would hand over)."""
-    imgs = (x_BCHW.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return torch.from_numpy(np.stack([degradation_vector(im) for im in imgs]))
 
 
 class _Windows:
@@ -129,7 +123,7 @@ class VarSR:
         if given is not None and len(given) == B and np.isfinite(np.asarray(given, dtype=np.float32)).all():
             self.current_deg = torch.as_tensor(np.asarray(given, dtype=np.float32))
         else:
-            self.current_deg = frame_degradations(x_BCHW)
+            self.current_deg = batch_degradations(x_BCHW)
         scenes = self.scenes
         self.scenes = None
         if scenes is not None and len(scenes) != B:

@@ -87,6 +87,8 @@ class SRStage:
         if hasattr(self.model, "scenes"):  # models with a scene-level cache: a scene change clears it
             self.model.scenes = [f.scene_id for f in batch]
         y = upscale_tiled(self.model, x, self.params.tile, self.params.tile_overlap, self.params.max_tiles_per_call)
+        if hasattr(self.model, "degradation"):
+            self.model.degradation = None  # this batch's vectors only
         self.frames += len(batch)
         self.megapixels_in += x.shape[0] * x.shape[2] * x.shape[3] / 1e6
         # the LQ input stays reachable (Frame.source_image) for stages that need it, e.g. temporal-smoothing

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from vidsr.analysis.batch import batch_degradations
 from vidsr.data import eval_images
 from vidsr.degrade import PRESETS
 from vidsr.models.cnn import load_weights
@@ -26,15 +27,16 @@ def measure(weights: Path, data: Path, threads: int) -> dict:
     net = load_weights(weights)
     scale = net.cfg.scale
     images = eval_images(data)
-    sr = lambda x: net(x).clamp(0, 1)  # noqa: E731
+    vectors = (lambda x: batch_degradations(x)) if net.cfg.cond_dim else (lambda x: None)  # noqa: E731
+    sr = lambda x: net(x, vectors(x)).clamp(0, 1)  # noqa: E731
     rows = {level: evaluate(sr, images, scale, level) for level in PRESETS}
     x = torch.rand(1, 3, 480, 854)
     with torch.inference_mode():
-        net(x[..., :64, :64])
+        sr(x[..., :64, :64])
         times = []
         for _ in range(3):
             t = time.perf_counter()
-            net(x)
+            sr(x)  # with the vector measured, as the model does when called directly
             times.append(time.perf_counter() - t)
     return {
         "weights": str(weights),

@@ -6,6 +6,11 @@ every ``--ckpt-every`` steps and picked up by the same command. Batches depend o
 a resumed run sees the same data as an uninterrupted one. Loss and held-out PSNR go to ``OUT/train.log``.
 On a shared CPU, ``--minutes`` fits the learning-rate schedule to a wall-time budget instead of a step
 count, so the run always ends annealed.
+
+``--cond``: the net is conditioned on degrade-analysis's vector. Then each pair of crops is cut from one
+degraded region of ``--region`` LQ pixels a side, and the vector is measured on that whole region with
+the inference-time estimators (on its 8-bit values), as the analysis stage measures a frame: the net
+learns from the same estimates it will be given, not from the true parameters.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vidsr.analysis.batch import batch_degradations
 from vidsr.data import eval_images, train_images
 from vidsr.degrade import degrade, preset, sample_params
 from vidsr.models.cnn import CNNConfig, CompactSR, save_weights
 from vidsr.train.evaluate import evaluate
 
-__all__ = ["make_batch", "main"]
+__all__ = ["make_batch", "make_conditioned_batch", "main"]
 
 
 def _random_hq_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> torch.Tensor:
@@ -79,6 +85,38 @@ def make_batch(
     return torch.cat(lqs), torch.cat(hqs)
 
 
+def make_conditioned_batch(
+    images: list[np.ndarray],
+    batch: int,
+    patch: int,
+    scale: int,
+    seed: int,
+    step: int,
+    degradation: str = "sampled",
+    region: int = 128,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(LQ, HQ, degradation vectors ``B x 4``): two crops per degraded ``region`` x ``region`` LQ area."""
+    rng = np.random.default_rng([seed, 2, step])
+    areas = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
+    lqs, hqs, degs = [], [], []
+    for _ in range((batch + 1) // 2):
+        img = images[int(rng.choice(len(images), p=areas / areas.sum()))]
+        hq = _random_hq_crop(img, region * scale, rng)[None]
+        params = (
+            sample_params(scale, rng)
+            if degradation == "sampled"
+            else preset(degradation, scale, seed=int(rng.integers(2**31)))
+        )
+        lq, _ = degrade(hq, scale, params)
+        deg = batch_degradations(lq)
+        for _ in range(2):
+            y, x = (int(v) for v in rng.integers(0, region - patch + 1, size=2))
+            lqs.append(lq[..., y : y + patch, x : x + patch])
+            hqs.append(hq[..., y * scale : (y + patch) * scale, x * scale : (x + patch) * scale])
+            degs.append(deg)
+    return torch.cat(lqs)[:batch], torch.cat(hqs)[:batch], torch.cat(degs)[:batch]
+
+
 def _log(path: Path, record: dict) -> None:
     line = json.dumps(record)
     print(line, flush=True)
@@ -110,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
         choices=("sampled", "light", "medium", "heavy"),
         help="sampled: the random second-order sampler (shipped weights); a preset: that preset, fresh noise",
     )
+    ap.add_argument("--cond", action="store_true", help="condition the net on degrade-analysis's vector")
+    ap.add_argument("--region", type=int, default=128, help="with --cond: LQ side of each degraded region")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-every", type=int, default=250)
@@ -122,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "train.log"
-    cfg = CNNConfig(scale=args.scale, channels=args.channels, blocks=args.blocks)
+    cfg = CNNConfig(scale=args.scale, channels=args.channels, blocks=args.blocks, cond_dim=4 if args.cond else 0)
     model = CompactSR(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.99))
     step, elapsed = 0, 0.0
@@ -157,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def run_eval() -> None:
         model.eval()
-        r = evaluate(model, held_out, args.scale, "medium")
+        r = evaluate(lambda x: model(x, batch_degradations(x) if args.cond else None), held_out, args.scale)
         model.train()
         _log(log, {"step": step, "eval_medium": {k: round(float(v), 4) for k, v in r.items()}})
 
@@ -173,8 +213,14 @@ def main(argv: list[str] | None = None) -> None:
         lr = args.lr * 0.5 * (1 + math.cos(math.pi * progress()))
         for g in opt.param_groups:
             g["lr"] = lr
-        lq, hq = make_batch(images, args.batch, args.patch, args.scale, args.seed, step, args.train_degradation)
-        loss = F.l1_loss(model(lq), hq)
+        if args.cond:
+            lq, hq, deg = make_conditioned_batch(
+                images, args.batch, args.patch, args.scale, args.seed, step, args.train_degradation, args.region
+            )
+        else:
+            lq, hq = make_batch(images, args.batch, args.patch, args.scale, args.seed, step, args.train_degradation)
+            deg = None
+        loss = F.l1_loss(model(lq, deg), hq)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
