@@ -177,7 +177,12 @@ def main(argv: list[str] | None = None) -> None:
         src = torch.load(args.init, map_location="cpu", weights_only=False)["model"]
         own = model.state_dict()
         # everything but the scale-specific tail transfers
-        model.load_state_dict({k: v for k, v in src.items() if own[k].shape == v.shape}, strict=False)
+        model.load_state_dict({k: v for k, v in src.items() if k in own and own[k].shape == v.shape}, strict=False)
+        # residual blocks the source lacks (a deeper net) start as identities, so the start is the source net
+        for i, block in enumerate(model.body):
+            if f"body.{i}.conv2.weight" not in src:
+                torch.nn.init.zeros_(block.conv2.weight)
+                torch.nn.init.zeros_(block.conv2.bias)
         _log(log, {"event": "init", "from": str(args.init)})
     else:
         _log(log, {"event": "start", "args": {k: str(v) for k, v in vars(args).items()}})
