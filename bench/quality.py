@@ -137,6 +137,7 @@ def crops_png(s: Settings, names: list[str] | None, path: Path, scale: int = 4, 
     photos = eval_images(s.data, max_side=s.max_side)[: s.images]
     photos = photos[:: max(1, len(photos) // 3)][:3]  # spread over the set
     models = models_for(scale, names)
+    models.setdefault("bicubic", build_model("bicubic", scale, CPU))  # the reference column, even if not asked
     order = ["bicubic"] + [m for m in models if m != "bicubic"]
     size, label_h = 160, 18
     columns = ["LQ"] + order + ["HQ"]
@@ -259,8 +260,6 @@ def main() -> None:
         print("clips:", flush=True)
         clip_rows = evaluate_clips(s, names)
     args.out.mkdir(parents=True, exist_ok=True)
-    for scale in s.scales:  # x2 first: every model has it
-        crops_png(s, names, args.out / ("crops.png" if scale == s.scales[0] else f"crops_x{scale}.png"), scale)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     report = {
         "command": " ".join(["python bench/quality.py", *sys.argv[1:]]),
@@ -279,6 +278,8 @@ def main() -> None:
     table = markdown(report)
     (args.out / "quality.md").write_text(table)
     print(table)
+    for scale in s.scales:  # x2 first: every model has it
+        crops_png(s, names, args.out / ("crops.png" if scale == s.scales[0] else f"crops_x{scale}.png"), scale)
     print(f"wrote {args.out}/quality.json, quality.md and the crops in {report['seconds']} s")
 
 

@@ -206,20 +206,46 @@ def test_shipped_var_is_small_and_loads_without_network(monkeypatch) -> None:
     assert not any(p.requires_grad for p in student.parameters())
 
 
+def _lab_cast(out_BCHW: torch.Tensor, lq_BCHW: torch.Tensor) -> torch.Tensor:
+    """Mean signed CIELAB difference (L, a, b) of the downscaled output against the input: a colour or
+    brightness cast. Noise and detail average out of a signed mean; a cast does not."""
+    import kornia
+
+    from vidsr.metrics.colour import downscale_to
+
+    small = downscale_to(out_BCHW.clamp(0, 1), tuple(lq_BCHW.shape[-2:]))
+    return (kornia.color.rgb_to_lab(small) - kornia.color.rgb_to_lab(lq_BCHW.clamp(0, 1))).mean((0, 2, 3))
+
+
 @shipped
 @pytest.mark.parametrize("scale", [2, 4])
 def test_var_does_not_shift_colour(scale: int) -> None:
-    """Mean CIEDE2000 between the downscaled output and the input, on a held-out crop, is below the ground
-    truth's own against the same input (the metric is taken against the noisy input, so a perfect
-    restoration scores above zero: measured var 2.60 vs ground truth 3.4-3.7 at x2 medium)."""
+    """Two bounds on a held-out crop, x2/x4 medium.
+
+    - The cast (mean signed Lab difference, downscaled output against the input) is under 0.5 Lab units
+      per channel, below a just-noticeable difference. Measured: var at most 0.16; the ground truth's
+      own is up to 0.65, from the noise and compression the input carries.
+    - The mean CIEDE2000 against the input is within 10% of the ground truth's own. That metric also
+      counts the noise the model removed, so a perfect restoration scores the truth's value, not zero.
+      Measured: x2 2.66 vs truth 2.62, x4 2.35 vs 2.96.
+
+    Until session 4 the second bound was "below the truth's own", which a perfect restoration fails by
+    construction. It failed (2.66 vs 2.62) when the tokenizer's decoder was fine-tuned. Over the
+    harness's 10 photographs var's CIEDE2000 did not rise (2.21 -> 2.20 at x2). The cast check was added
+    then. A +2 L cast fails the cast bound and a +5 L cast the CIEDE2000 one (checked below), so both
+    still catch a real shift.
+    """
     from vidsr.sr.base import build_model
 
     lq, hq = _astronaut_lq(scale)
     out = build_model("var", scale, torch.device("cpu"))(lq)
     assert out.shape[-2:] == (lq.shape[-2] * scale, lq.shape[-1] * scale)
-    shift = float(colour_shift(out, lq).delta_e2000.mean())
     truth = float(colour_shift(hq, lq).delta_e2000.mean())
-    assert shift < truth, (shift, truth)
+    cast = _lab_cast(out, lq)
+    assert float(cast.abs().max()) < 0.5, cast
+    assert float(colour_shift(out, lq).delta_e2000.mean()) < 1.1 * truth
+    assert float(_lab_cast((out + 0.02).clamp(0, 1), lq).abs().max()) >= 0.5  # about +2 L in mid-tones
+    assert float(colour_shift((out + 0.05).clamp(0, 1), lq).delta_e2000.mean()) >= 1.1 * truth  # about +5 L
 
 
 @shipped

@@ -129,6 +129,17 @@ def upscale_tiled(
     grid = TileGrid.make(H, W, tile, overlap, model.context)
     if grid.whole or getattr(model, "tiles_itself", False):
         return model(x_BCHW)
+    if hasattr(model, "degradation") and model.degradation is None:
+        # a model conditioned on degrade-analysis's vector, called without one: measure the whole frames
+        # here, so every tile of a frame is run with that frame's vector (a tile's own would differ)
+        from vidsr.analysis.batch import batch_degradations
+
+        frames = x_BCHW if x_BCHW.dtype.is_floating_point else x_BCHW.float() / 255.0
+        model.degradation = batch_degradations(frames).numpy()
+        try:
+            return upscale_tiled(model, x_BCHW, tile, overlap, max_batch)
+        finally:
+            model.degradation = None
     blend_dtype = x_BCHW.dtype if x_BCHW.dtype.is_floating_point else torch.float32
     blender = Blender(grid, model.scale, B, C, blend_dtype, x_BCHW.device)
     per_call = max(1, max_batch // B)

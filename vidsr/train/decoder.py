@@ -25,10 +25,10 @@ import torch.nn.functional as F
 from kornia.losses import ssim_loss
 
 from vidsr.data import eval_images, train_images
-from vidsr.models.vqvae import load_vqvae, save_weights
+from vidsr.models.vqvae import VQVAE, load_vqvae, save_weights
 from vidsr.train.tokenizer import hq_batch, recon_figures
 
-__all__ = ["main"]
+__all__ = ["decoder_step", "main"]
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "tokenizer.safetensors"
 
@@ -38,6 +38,18 @@ def _log(path: Path, record: dict) -> None:
     print(line, flush=True)
     with open(path, "a") as f:
         f.write(line + "\n")
+
+
+def decoder_step(vq: VQVAE, opt: torch.optim.Optimizer, x_BCHW: torch.Tensor, ssim_weight: float) -> dict[str, float]:
+    """One step on the decoder alone: the quantized latent comes from the frozen encoder and quantizer."""
+    with torch.no_grad():
+        fhat_BChw = vq.quantize.f_to_fhat(vq.encoder(x_BCHW))
+    rec = vq.decoder(fhat_BChw)
+    l1, ls = F.l1_loss(rec, x_BCHW), ssim_loss(rec, x_BCHW, window_size=11)
+    opt.zero_grad(set_to_none=True)
+    (l1 + ssim_weight * ls).backward()
+    opt.step()
+    return {"l1": l1.item(), "ssim_loss": ls.item()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -100,17 +112,9 @@ def main(argv: list[str] | None = None) -> None:
         lr = args.lr * 0.5 * (1 + math.cos(math.pi * p))
         for g in opt.param_groups:
             g["lr"] = lr
-        x = hq_batch(images, args.batch, args.seed, state["step"])
-        with torch.no_grad():
-            fhat = vq.quantize.f_to_fhat(vq.encoder(x))
-        rec = vq.decoder(fhat)
-        l1, ls = F.l1_loss(rec, x), ssim_loss(rec, x, window_size=11)
-        loss = l1 + args.ssim_weight * ls
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        terms = decoder_step(vq, opt, hq_batch(images, args.batch, args.seed, state["step"]), args.ssim_weight)
         state["step"] += 1
-        acc, n = [acc[0] + l1.item(), acc[1] + ls.item()], n + 1
+        acc, n = [acc[0] + terms["l1"], acc[1] + terms["ssim_loss"]], n + 1
         now = time.time()
         state["elapsed"], t_last = state["elapsed"] + (now - t_last), now
         done = progress() >= 1.0
@@ -132,12 +136,13 @@ def main(argv: list[str] | None = None) -> None:
             evaluate()
             t_last = time.time()  # evaluation is not training time
     if args.export is not None:
+        from safetensors import safe_open
+
+        with safe_open(str(args.tokenizer), framework="pt") as f:
+            meta = {k: v for k, v in f.metadata().items() if k not in ("config", "kind")}  # the tokenizer's history
+        meta |= {"decoder_finetune_steps": state["step"], "decoder_finetune_seconds": round(state["elapsed"])}
         vq.eval()
-        save_weights(
-            vq,
-            args.export,
-            meta={"decoder_finetune_steps": state["step"], "decoder_finetune_seconds": round(state["elapsed"])},
-        )
+        save_weights(vq, args.export, meta=meta)
         _log(log, {"event": "exported", "path": str(args.export), "step": state["step"]})
 
 
