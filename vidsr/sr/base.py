@@ -56,7 +56,7 @@ AUTO = "auto"
 def resolve_auto(scale: int, device: torch.device) -> str:
     """``auto``: the served VAR model where it runs at a usable speed (a CUDA GPU), else the compact CNN.
 
-    On a CPU ``var`` costs about a second per 64 x 64 output window (bench/var_speed.py): hours for a
+    On a CPU ``var`` costs 0.13-0.23 s per 64 x 64 output window (bench/var_speed.py): hours for a
     short clip, so a laptop run without a GPU gets the CNN peer unless the user names ``var``.
     """
     models = available_models()
