@@ -1,4 +1,5 @@
-"""A stage that is declared in the graph but not built yet: frames pass untouched, and the report says so."""
+"""A stage that passes frames untouched: a stage switched off in a pipeline YAML keeps its place in the
+graph (and the benchmarks compare a real stage against it), and the report says it did nothing."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ __all__ = ["PassThrough", "PassThroughParams"]
 
 @dataclass
 class PassThroughParams:
-    """No parameters: the stage exists so the graph reads as the design, and is replaced when real."""
+    """No parameters."""
 
 
 class PassThrough:
@@ -24,4 +25,4 @@ class PassThrough:
         yield from frames
 
     def summary(self) -> dict[str, Any]:
-        return {"type": "passthrough", "note": "not implemented yet: frames pass unchanged"}
+        return {"type": "passthrough", "note": "switched off: frames pass unchanged"}
