@@ -92,6 +92,24 @@ class CompactSR(nn.Module):
             nn.init.zeros_(self.film[-1].weight)
             nn.init.zeros_(self.film[-1].bias)
 
+    def _film(self, z_BF: torch.Tensor) -> torch.Tensor:
+        """The MLP on each distinct vector alone, in float64: a matrix product's rounding can depend on how
+        many rows it gets, and a frame must get the same output whichever frames share its batch (a Ray
+        segment batches other neighbours than the single run; lossless joins are compared bit for bit)."""
+        uniq_UF, inverse_B = torch.unique(z_BF, dim=0, return_inverse=True)
+        mlp = self.film
+        assert mlp is not None
+        with torch.autocast(device_type=z_BF.device.type, enabled=False):
+            rows = [
+                F.linear(
+                    F.silu(F.linear(u[None].double(), mlp[0].weight.double(), mlp[0].bias.double())),
+                    mlp[2].weight.double(),
+                    mlp[2].bias.double(),
+                )
+                for u in uniq_UF
+            ]
+        return torch.cat(rows).to(z_BF.dtype)[inverse_B]
+
     def forward(self, x_BCHW: torch.Tensor, deg_BF: torch.Tensor | None = None) -> torch.Tensor:
         """``deg_BF``: degrade-analysis's vector per batch item (a conditioned net needs it; a blind one
         ignores it)."""
@@ -106,7 +124,7 @@ class CompactSR(nn.Module):
             if deg_BF is None or deg_BF.shape[0] != x_BCHW.shape[0]:
                 raise ValueError("a conditioned CompactSR needs one degradation vector per batch item")
             B, C = x_BCHW.shape[0], self.cfg.channels
-            film = self.film(normalise_degradation(deg_BF.to(x_BCHW.device), self.cfg.cond_dim))
+            film = self._film(normalise_degradation(deg_BF.to(x_BCHW.device), self.cfg.cond_dim))
             gain_BKC, shift_BKC = film.view(B, 2, self.cfg.blocks, C).unbind(1)
             body_BChw = h_BChw
             for k, block in enumerate(self.body):
