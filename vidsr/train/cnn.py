@@ -52,6 +52,23 @@ def _random_hq_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> tor
     return torch.rot90(crop, int(rng.integers(0, 4)), dims=(-2, -1))
 
 
+def _degraded_crop(
+    images: list[np.ndarray], size: int, scale: int, rng: np.random.Generator, degradation: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(LQ, HQ ``1 x 3 x size x size``): a random crop of a random photograph, degraded. Photographs are
+    picked in proportion to their area, so every crop position is equally likely."""
+    areas = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
+    img = images[int(rng.choice(len(images), p=areas / areas.sum()))]
+    hq = _random_hq_crop(img, size, rng)[None]
+    params = (
+        sample_params(scale, rng)
+        if degradation == "sampled"
+        else preset(degradation, scale, seed=int(rng.integers(2**31)))
+    )
+    lq, _ = degrade(hq, scale, params)
+    return lq, hq
+
+
 def make_batch(
     images: list[np.ndarray],
     batch: int,
@@ -68,18 +85,9 @@ def make_batch(
     of the gap to a matched model is the blind training distribution).
     """
     rng = np.random.default_rng([seed, step])
-    # pick images in proportion to their area: every crop position is equally likely
-    areas = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
     lqs, hqs = [], []
     for _ in range(batch):
-        img = images[int(rng.choice(len(images), p=areas / areas.sum()))]
-        hq = _random_hq_crop(img, patch * scale, rng)[None]
-        params = (
-            sample_params(scale, rng)
-            if degradation == "sampled"
-            else preset(degradation, scale, seed=int(rng.integers(2**31)))
-        )
-        lq, _ = degrade(hq, scale, params)
+        lq, hq = _degraded_crop(images, patch * scale, scale, rng, degradation)
         lqs.append(lq)
         hqs.append(hq)
     return torch.cat(lqs), torch.cat(hqs)
@@ -97,17 +105,9 @@ def make_conditioned_batch(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(LQ, HQ, degradation vectors ``B x 4``): two crops per degraded ``region`` x ``region`` LQ area."""
     rng = np.random.default_rng([seed, 2, step])
-    areas = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
     lqs, hqs, degs = [], [], []
     for _ in range((batch + 1) // 2):
-        img = images[int(rng.choice(len(images), p=areas / areas.sum()))]
-        hq = _random_hq_crop(img, region * scale, rng)[None]
-        params = (
-            sample_params(scale, rng)
-            if degradation == "sampled"
-            else preset(degradation, scale, seed=int(rng.integers(2**31)))
-        )
-        lq, _ = degrade(hq, scale, params)
+        lq, hq = _degraded_crop(images, region * scale, scale, rng, degradation)
         deg = batch_degradations(lq)
         for _ in range(2):
             y, x = (int(v) for v in rng.integers(0, region - patch + 1, size=2))

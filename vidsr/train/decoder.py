@@ -15,7 +15,6 @@ Resumable from ``OUT/ckpt.pt``; the log (loss, held-out reconstruction) goes to 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
@@ -26,18 +25,11 @@ from kornia.losses import ssim_loss
 
 from vidsr.data import eval_images, train_images
 from vidsr.models.vqvae import VQVAE, load_vqvae, save_weights
-from vidsr.train.tokenizer import hq_batch, recon_figures
+from vidsr.train.tokenizer import _log, hq_batch, recon_figures
 
 __all__ = ["decoder_step", "main"]
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "tokenizer.safetensors"
-
-
-def _log(path: Path, record: dict) -> None:
-    line = json.dumps(record)
-    print(line, flush=True)
-    with open(path, "a") as f:
-        f.write(line + "\n")
 
 
 def decoder_step(vq: VQVAE, opt: torch.optim.Optimizer, x_BCHW: torch.Tensor, ssim_weight: float) -> dict[str, float]:
