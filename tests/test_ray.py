@@ -31,7 +31,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from clipmaker import decoded_times, packet_bytes, pan_frames
+from clipmaker import decoded_times, packet_bytes, scene_clip
 from conftest import leftovers
 
 from vidsr.config import PipelineConfig
@@ -243,25 +243,10 @@ def test_settings_from_the_environment() -> None:
         RayConfig.from_env(None, {"VIDSR_RAY_ACTORS": "many"})
 
 
-def two_scene_clip(path: Path, frames: int = 40, cut: int = 23) -> Path:
-    """A pan over one photograph, then a hard cut to another at frame ``cut`` (not on a keyframe: g=10)."""
-    images = pan_frames(cut, 96, 64, "astronaut") + pan_frames(frames - cut, 96, 64, "coffee")
-    with av.open(str(path), "w") as out:
-        v = out.add_stream("libx264", rate=25)
-        v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
-        v.options = {"preset": "ultrafast", "g": "10", "sc_threshold": "0"}  # keyframes every 10, cut or not
-        for i, img in enumerate(images):
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            out.mux(v.encode(frame))
-        out.mux(v.encode(None))
-    return path
-
-
 def test_segments_start_on_scene_cuts(local_ray, tmp_path: Path) -> None:
     """With degrade-analysis in the pipeline, the driver first finds the scene cuts on the actors and cuts
     there: the cut frame starts a segment, and the report lists the single run's two scenes."""
-    src = two_scene_clip(tmp_path / "cut.mp4")
+    src = scene_clip(tmp_path / "cut.mp4", 40, cuts=[23])
     config = configure("default", preset="ultrafast")
     config.encode.crf = 0
     single, joined = tmp_path / "single.mp4", tmp_path / "ray.mp4"
@@ -274,3 +259,25 @@ def test_segments_start_on_scene_cuts(local_ray, tmp_path: Path) -> None:
     assert [(s["start_index"], s["frames"]) for s in report["scenes"]] == [
         (s["start_index"], s["frames"]) for s in local["scenes"]]
     assert_same_video(single, joined, audio=False)
+
+
+@pytest.mark.parametrize("restart", [True, False], ids=["restart-at-cuts", "continuous-encoder"])
+def test_lossy_segments_on_scene_cuts_give_the_single_run_bytes(local_ray, tmp_path: Path, restart: bool) -> None:
+    """The lossy goal, met by construction: the default pipeline's encoder restarts at each scene cut
+    (``encode.restart_at_scene_cuts``), segments start on scene cuts, so each segment's encode is the local
+    run's encode of the same frames: the video packets are identical (crf 18, ``medium``, same threads), even
+    with an encoder overlap asked for (it is dropped at scene cuts). With one continuous local encoder they
+    are not: the control."""
+    src = scene_clip(tmp_path / "cuts.mp4", 70, cuts=[23, 47])
+    config = configure("default", preset="medium", crf=18)
+    config.encode.threads = 1
+    config.encode.restart_at_scene_cuts = restart
+    single, joined = tmp_path / "single.mp4", tmp_path / "ray.mp4"
+    local = enhance(src, single, pipeline=config)
+    assert local["output_video"]["encoder_restarts"] == (2 if restart else 0)
+    seg = SegmentConfig(seconds=0.8, min_seconds=0.3, max_seconds=1.2)
+    (report,) = run_on_ray([(src, joined)], pipeline=config, ray_config=RayConfig(segment=seg, encode_overlap_frames=5))
+    assert [(s["frames"], s["on_scene_cut"]) for s in report["segments"]] == [(23, True), (24, True), (23, True)]
+    assert decoded_times(joined) == decoded_times(single)
+    same = packet_bytes(joined, "video") == packet_bytes(single, "video")
+    assert same is restart

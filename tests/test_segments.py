@@ -125,3 +125,67 @@ def test_bframe_segments_join_into_matroska(clip, tmp_path: Path) -> None:
     assert packet_bytes(joined, "audio") == packet_bytes(single, "audio")
     assert packet_bytes(joined, "subtitle") == packet_bytes(single, "subtitle")
     assert len(frames(joined)) == 50
+
+
+def lossy_one_thread() -> PipelineConfig:
+    """x264 crf 18 ``medium`` (B-frames, lookahead, mb-tree), one thread: deterministic bytes."""
+    config = configure("fast", preset="medium", crf=18)
+    config.encode.threads = 1
+    return config
+
+
+def encode(src: Path, dst: Path, config: PipelineConfig, starts: set[int], lo: int = 0, hi: int | None = None) -> int:
+    """Frames ``lo:hi`` of ``src`` through the Remuxer, with ``scene_start`` set on the frames in ``starts``
+    (what degrade-analysis sets at a cut); returns the encoder's restarts."""
+    info = probe(src)
+    decoded = list(Demuxer(src, info, config.decode)())[lo:hi]
+    for frame in decoded:
+        frame.scene_start = frame.index in starts
+    remuxer = Remuxer(dst, src, info, config.encode, [])
+    remuxer(iter(decoded))
+    assert remuxer.frames_written == len(decoded)
+    return remuxer.restarts
+
+
+def keyframes(path: Path) -> list[int]:
+    with av.open(str(path)) as c:
+        return [i for i, f in enumerate(c.decode(video=0)) if f.key_frame]
+
+
+def test_encoder_restarts_at_scene_cuts_are_independent_encodes(clip, tmp_path: Path) -> None:
+    """With ``restart_at_scene_cuts`` the video is a chain of separate encodes, one per scene: its packets
+    are byte for byte those of each scene encoded on its own (what a --ray segment on a scene cut is), with
+    an IDR frame at each cut. Switched off, the one encoder codes through the cuts and the bytes differ."""
+    src = clip(frames=40, options={"g": "250"})
+    config = lossy_one_thread()
+    cuts = {12, 27}
+    chained = tmp_path / "chained.mp4"
+    assert encode(src, chained, config, cuts) == 2
+    parts = [tmp_path / f"part{i}.mp4" for i in range(3)]
+    for part, (lo, hi) in zip(parts, [(0, 12), (12, 27), (27, None)]):
+        assert encode(src, part, config, cuts, lo, hi) == 0  # a cut on a part's first frame: its own encoder
+    assert packet_bytes(chained, "video") == [b for p in parts for b in packet_bytes(p, "video")]
+    assert decoded_times(chained) == decoded_times(src)
+    assert {0, 12, 27} <= set(keyframes(chained))
+
+    config.encode.restart_at_scene_cuts = False
+    continuous = tmp_path / "continuous.mp4"
+    assert encode(src, continuous, config, cuts) == 0
+    assert packet_bytes(continuous, "video") != packet_bytes(chained, "video")
+    assert decoded_times(continuous) == decoded_times(src)
+
+
+def test_no_encoder_overlap_across_a_scene_cut_the_encoder_restarts_at(clip) -> None:
+    """A local run's encoder starts afresh on a scene cut and never sees past the next one, so a segment
+    bounded by scene cuts gets no warm-up or run-out there (it would code differently from the local run);
+    a boundary off a scene cut keeps its overlap."""
+    src = clip(frames=60, options={"g": "5"})
+    seg = SegmentConfig(seconds=0.8, min_seconds=0.4, max_seconds=1.2)
+    cut_pts = 13 * 512  # frame 13 at 25 fps in a 1/12800 time base
+    plain = plan_segments(src, probe(src), seg, scene_cuts=[cut_pts], overlap_frames=5)
+    chained = plan_segments(src, probe(src), seg, scene_cuts=[cut_pts], overlap_frames=5, restarts_at_cuts=True)
+    assert [(s.start_pts, s.end_pts) for s in chained] == [(s.start_pts, s.end_pts) for s in plain]
+    assert [s.on_scene_cut for s in chained] == [True, True] + [False] * (len(chained) - 2)
+    assert (plain[0].runout_frames, plain[1].warmup_frames) == (5, 5)
+    assert (chained[0].runout_frames, chained[1].warmup_frames) == (0, 0)
+    assert chained[1].runout_frames == 5 and all(s.warmup_frames == 5 for s in chained[2:])

@@ -47,6 +47,10 @@ class EncodeConfig:
     pix_fmt: str | None = None  # None keeps the source's chroma layout and bit depth
     gop_seconds: float | None = None  # None leaves the encoder's default GOP
     threads: int = 0
+    # a fresh encoder (an IDR frame, rate control and lookahead from scratch) at each scene cut that
+    # degrade-analysis finds: the video is then a chain of independent per-scene encodes, so a --ray job,
+    # whose segments start on scene cuts, gives exactly a local run's bytes (costs ~0.1 dB; see README)
+    restart_at_scene_cuts: bool = True
     options: dict[str, str] = field(default_factory=dict)  # extra encoder options, e.g. x264-params
     audio_fallback_codec: str = "aac"  # used only when the container refuses the source audio codec
 

@@ -28,6 +28,7 @@ class Frame:
     index: int
     scene_id: int = 0
     scene_cut: float = 0.0  # scene-cut score from degrade-analysis (0 = same shot)
+    scene_start: bool = False  # a detected cut opens a new scene here (never the first frame of a run)
     degradation: np.ndarray | None = None  # small per-frame vector from degrade-analysis
     metadata: dict[str, Any] = field(default_factory=dict)
     # the pixels ``image`` was made from by the sr stage (its LQ input), kept for later stages that

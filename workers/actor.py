@@ -90,6 +90,7 @@ class SegmentResult:
     actor: str
     node: str
     output_size: tuple[int, int] | None
+    restarts: int  # the encoder's restarts at scene cuts inside the segment
     stages: dict[str, Any]
     input_via: str  # "path" or "object store"
     summaries: dict[str, Any]  # each stage's summary for this segment (scenes, degradation, model)
@@ -174,6 +175,7 @@ class SegmentWorker:
             job=task.job, index=task.segment.index, data=data, frames=remuxer.frames_written,
             frames_lost=demuxer.frames_lost, packets=demuxer.packets, wall_s=time.perf_counter() - t0,
             cpu_s=time.process_time() - c0, actor=self.name, node=self.node, output_size=remuxer.output_size,
+            restarts=remuxer.restarts,
             stages={name: t.as_dict() for name, t in graph.timings.items()}, input_via=via,
             summaries={s.name: s.summary() for s in stages},
         )

@@ -185,7 +185,8 @@ def _check(jobs: list[Job], config: PipelineConfig, overwrite: bool, warn: Calla
 def _plan(jobs: list[Job], config: PipelineConfig, rc: RayConfig) -> None:
     """Cut each input (on its scene cuts where known) and open its work directory, resuming what matches."""
     for job in jobs:
-        job.segments = plan_segments(job.src, job.info, rc.segment, job.scene_cuts or (), rc.encode_overlap_frames)
+        job.segments = plan_segments(job.src, job.info, rc.segment, job.scene_cuts or (), rc.encode_overlap_frames,
+                                     restarts_at_cuts=config.encode.restart_at_scene_cuts)
         suffix = segment_file_suffix(job.dst)
         job.workdir = WorkDir(job.dst, suffix)
         job.records = job.workdir.open(WorkDir.plan_key(job.fingerprint, config, job.segments, suffix))
@@ -321,7 +322,8 @@ def _record(task: SegmentTask, result: SegmentResult) -> dict[str, Any]:
         "fps": round(result.frames / result.wall_s, 3) if result.wall_s > 0 else None,
         "actor": result.actor, "node": result.node, "attempts": task.attempt + 1, "retries": task.attempt,
         "failures": task.failures, "input_via": result.input_via, "bytes": len(result.data),
-        "output_size": result.output_size, "at_keyframe": seg.at_keyframe, "stages": result.stages,
+        "output_size": result.output_size, "at_keyframe": seg.at_keyframe, "on_scene_cut": seg.on_scene_cut,
+        "encoder_restarts": result.restarts, "stages": result.stages,
         "stage_summaries": result.summaries,
     }
 
@@ -349,7 +351,8 @@ def _finish(job: Job, config: PipelineConfig, state: _RunState, rc: RayConfig) -
         "input_video": {"width": v.width, "height": v.height, "pix_fmt": v.pix_fmt,
                         "variable_frame_rate": v.variable_frame_rate, "colour": v.colour_tags()},
         "output_video": {"size": list(size) if size else None, "codec": config.encode.codec,
-                         "crf": config.encode.crf, "preset": config.encode.preset},
+                         "crf": config.encode.crf, "preset": config.encode.preset,
+                         "encoder_restarts": sum(r.get("encoder_restarts", 0) for r in records)},
         "streams": [p.describe() for p in job.side],
         "wall_s": round(wall, 3),
         "fps": round(frames / wall, 3) if wall > 0 else None,

@@ -75,7 +75,8 @@ class SceneSummary:
 
 
 class DegradeAnalysis:
-    """Sets ``frame.degradation`` (layout: :data:`DEGRADATION_FIELDS`), ``scene_cut`` and ``scene_id``.
+    """Sets ``frame.degradation`` (layout: :data:`DEGRADATION_FIELDS`), ``scene_cut``, ``scene_start`` and
+    ``scene_id``.
 
     Frames pass one at a time, unchanged in pixels and order; the scene id starts at 0 and goes up by
     one at each detected cut. ``metadata["degradation_scene_mean"]`` holds the mean vector of the
@@ -97,6 +98,7 @@ class DegradeAnalysis:
         t0 = time.perf_counter()
         frame.degradation = degradation_vector(frame.image, self._estimator)
         score, cut = self._cuts.update(frame.image)
+        frame.scene_start = bool(cut and self.scenes)
         if cut or not self.scenes:
             self.scenes.append(SceneSummary(len(self.scenes), frame.index, frame.index, frame.time, frame.time,
                                             score if cut else 0.0))

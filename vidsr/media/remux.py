@@ -94,6 +94,7 @@ class Remuxer:
         self.frames_written = 0
         self.packets_copied = 0
         self.output_size: tuple[int, int] | None = None
+        self.restarts = 0  # fresh encoders started at scene cuts (``EncodeConfig.restart_at_scene_cuts``)
         self.keep = keep
 
     def _kept(self, pts: int | None) -> bool:
@@ -104,12 +105,26 @@ class Remuxer:
 
     def _video_stream(self, out: av.container.OutputContainer, first: Frame) -> av.VideoStream:
         v = self.info.video
-        rate = v.average_rate or Fraction(25)
-        stream = out.add_stream(self.encode.codec, rate=rate)
-        cc = stream.codec_context
+        stream = out.add_stream(self.encode.codec, rate=self._rate())
         stream.width, stream.height = first.width, first.height
         stream.pix_fmt = self.pix_fmt
         stream.time_base = v.time_base  # the source's clock, so pts are written unchanged
+        self._configure(stream.codec_context, first)
+        if v.rotation:
+            stream.set_display_rotation(v.rotation)
+        stream.metadata.update(clean_metadata(v.metadata))
+        return stream
+
+    def _rate(self) -> Fraction:
+        return self.info.video.average_rate or Fraction(25)
+
+    def _configure(self, cc: av.VideoCodecContext, first: Frame) -> None:
+        """Every encoder setting, in one place: the stream's encoder and each fresh one after a scene cut
+        must be set up identically (a --ray segment's encoder is the stream encoder of its own file)."""
+        v = self.info.video
+        cc.width, cc.height = first.width, first.height
+        cc.pix_fmt = self.pix_fmt
+        cc.framerate = self._rate()
         cc.time_base = v.time_base
         cc.color_range = 2 if v.pix_fmt in _FULL_RANGE_ALIASES else v.color_range
         cc.colorspace = v.colorspace
@@ -120,16 +135,24 @@ class Remuxer:
         if self.encode.threads:
             cc.thread_count = self.encode.threads
         if self.encode.gop_seconds:
-            cc.gop_size = max(1, round(float(rate) * self.encode.gop_seconds))
+            cc.gop_size = max(1, round(float(self._rate()) * self.encode.gop_seconds))
         options = {"crf": str(self.encode.crf), "preset": self.encode.preset}
         if self.encode.codec == "libx265":
             options["x265-params"] = ":".join(["log-level=error", *v.hdr_metadata.x265_params()])
         options.update(self.encode.options)
-        stream.options = options
-        if v.rotation:
-            stream.set_display_rotation(v.rotation)
-        stream.metadata.update(clean_metadata(v.metadata))
-        return stream
+        cc.options = options
+
+    def _fresh_encoder(self, stream: av.VideoStream, first: Frame) -> av.VideoCodecContext:
+        """A new encoder for ``stream`` from ``first`` on: same settings and container flags (global
+        headers), so its parameter sets equal the stream's and its packets join the stream as they are."""
+        cc = av.CodecContext.create(self.encode.codec, "w")
+        self._configure(cc, first)
+        cc.flags = stream.codec_context.flags
+        cc.open()
+        if cc.extradata != stream.codec_context.extradata:
+            raise OutputError(f"{self.encode.codec} gave a restarted encoder other stream headers; "
+                              "set encode.restart_at_scene_cuts: false")
+        return cc
 
     def _to_av(self, frame: Frame) -> av.VideoFrame:
         v = self.info.video
@@ -156,33 +179,46 @@ class Remuxer:
         except OSError as err:
             raise OutputError(f"writing {self.name} failed: {err.strerror or err}") from None
 
+    def _restarts_at(self, frame: Frame) -> bool:
+        return self.encode.restart_at_scene_cuts and frame.scene_start
+
     def _write(self, frames: Iterator[Frame]) -> None:
         with av.open(str(self.path), "w") as out:
             out.metadata.update(clean_metadata(self.info.metadata))
             stream: av.VideoStream | None = None
+            encoder: av.VideoCodecContext | None = None
             side: SideStreams | None = None
             try:
                 for frame in frames:
                     if stream is None:
                         stream = self._video_stream(out, frame)
+                        encoder = stream.codec_context
                         side = SideStreams(self.src, self.side, out)
                         self.output_size = (frame.width, frame.height)
-                    for packet in stream.encode(self._to_av(frame)):
-                        self._mux_video(out, packet, side)
+                    elif self._restarts_at(frame):
+                        for packet in encoder.encode(None):
+                            self._mux_video(out, stream, packet, side)
+                        encoder = self._fresh_encoder(stream, frame)
+                        self.restarts += 1
+                    for packet in encoder.encode(self._to_av(frame)):
+                        self._mux_video(out, stream, packet, side)
                     self.frames_written += self._kept(frame.pts)
-                if stream is None:
+                if stream is None or encoder is None or side is None:
                     raise OutputError("no frames reached the encoder; nothing to write")
-                for packet in stream.encode(None):
-                    self._mux_video(out, packet, side)
+                for packet in encoder.encode(None):
+                    self._mux_video(out, stream, packet, side)
                 side.finish()
                 self.packets_copied = side.packets_copied
             finally:
                 if side is not None:
                     side.close()
 
-    def _mux_video(self, out: av.container.OutputContainer, packet: av.Packet, side: SideStreams | None) -> None:
+    def _mux_video(
+        self, out: av.container.OutputContainer, stream: av.VideoStream, packet: av.Packet, side: SideStreams | None
+    ) -> None:
         if not self._kept(packet.pts):
             return
+        packet.stream = stream
         if side is not None and packet.dts is not None:
             side.write_until(float(packet.dts * packet.time_base) + 0.25)
         out.mux(packet)

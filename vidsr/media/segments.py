@@ -51,6 +51,7 @@ class Segment:
     start_s: float
     end_s: float
     at_keyframe: bool  # False where a long GOP forced a cut between keyframes (decode starts earlier)
+    on_scene_cut: bool = False  # starts on a scene cut (the first segment: the start of the file)
     # frames the segment's encoder also sees, before and after, and drops (see ``plan_segments``' overlap)
     warmup_frames: int = 0
     warmup_start_pts: int | None = None  # None: the start of the file
@@ -80,7 +81,12 @@ def _scan(path: str | Path) -> tuple[list[int], set[int], Fraction]:
 
 
 def plan_segments(
-    path: str | Path, info: MediaInfo, config: SegmentConfig, scene_cuts: Sequence[int] = (), overlap_frames: int = 0
+    path: str | Path,
+    info: MediaInfo,
+    config: SegmentConfig,
+    scene_cuts: Sequence[int] = (),
+    overlap_frames: int = 0,
+    restarts_at_cuts: bool = False,
 ) -> list[Segment]:
     """Cut the video into segments: on a scene cut where the length window has one, else on a keyframe.
 
@@ -126,11 +132,15 @@ def plan_segments(
         start = cut
 
     bounds: list[tuple[int | None, bool]] = [(None, True), *cuts]
+    scene_set = set(scenes)
     segments = []
     for i, (begin, at_key) in enumerate(bounds):
         finish = bounds[i + 1][0] if i + 1 < len(bounds) else None
         lo_i = 0 if begin is None else bisect.bisect_left(pts, begin)
         hi_i = len(pts) if finish is None else bisect.bisect_left(pts, finish)
+        on_scene = begin is None or begin in scene_set
+        before = 0 if restarts_at_cuts and on_scene else overlap_frames
+        after = 0 if restarts_at_cuts and finish is not None and finish in scene_set else overlap_frames
         segments.append(Segment(
             index=i,
             start_pts=begin,
@@ -139,10 +149,11 @@ def plan_segments(
             start_s=round(t(pts[0] if begin is None else begin), 6),
             end_s=round(end_time if finish is None else t(finish), 6),
             at_keyframe=at_key,
-            warmup_frames=lo_i - max(0, lo_i - overlap_frames),
-            warmup_start_pts=pts[lo_i - overlap_frames] if lo_i - overlap_frames > 0 else None,
-            runout_frames=min(len(pts), hi_i + overlap_frames) - hi_i,
-            runout_end_pts=pts[hi_i + overlap_frames] if hi_i + overlap_frames < len(pts) else None,
+            on_scene_cut=on_scene,
+            warmup_frames=lo_i - max(0, lo_i - before),
+            warmup_start_pts=pts[lo_i - before] if lo_i - before > 0 else None,
+            runout_frames=min(len(pts), hi_i + after) - hi_i,
+            runout_end_pts=pts[hi_i + after] if hi_i + after < len(pts) else None,
         ))
     return segments
 
