@@ -51,6 +51,10 @@ class EncodeConfig:
     # degrade-analysis finds: the video is then a chain of independent per-scene encodes, so a --ray job,
     # whose segments start on scene cuts, gives exactly a local run's bytes (costs ~0.1 dB; see README)
     restart_at_scene_cuts: bool = True
+    # a local run of a video longer than this writes it in chunks of at least this much source time, ended
+    # at scene cuts, kept next to the output so that the same command resumes a stopped or crashed run
+    # (see vidsr/media/chunks.py); 0 writes the output in one piece (nothing to resume)
+    chunk_seconds: float = 30.0
     options: dict[str, str] = field(default_factory=dict)  # extra encoder options, e.g. x264-params
     audio_fallback_codec: str = "aac"  # used only when the container refuses the source audio codec
 

@@ -9,6 +9,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,14 @@ from vidsr.config import PipelineConfig, load_pipeline
 from vidsr.errors import CorruptInputError, ProcessingError, UsageError
 from vidsr.frame import Frame
 from vidsr.graph import Graph
+from vidsr.media.chunks import ChunkWriter, resume_point
 from vidsr.media.demux import Demuxer
 from vidsr.media.output import atomic_output, check_paths
-from vidsr.media.probe import probe
-from vidsr.media.remux import Remuxer, check_codec
-from vidsr.media.streams import plan_side_streams
+from vidsr.media.probe import MediaInfo, probe
+from vidsr.media.remux import Remuxer, check_codec, choose_pix_fmt
+from vidsr.media.segments import join_segments, segment_file_suffix
+from vidsr.media.streams import SidePlan, plan_side_streams
+from vidsr.media.workdir import WorkDir, fingerprint
 from vidsr.progress import Progress
 from vidsr.report import versions, write_report
 from vidsr.stages import Stage, build_stage
@@ -180,37 +184,31 @@ def enhance(
     if info.video.hdr_metadata.x265_params() and config.encode.codec != "libx265":
         warn(f"HDR10 mastering-display/light-level metadata cannot be written by {config.encode.codec}; the "
              "PQ/BT.2020 tags are kept, use --codec libx265 to keep the metadata too")
-    demuxer = Demuxer(src, info, config.decode)
-    remuxer = Remuxer(dst, src, info, config.encode, plans, name=str(dst))
     bar = Progress(info.video.frames, enabled=progress)
-    graph = Graph(source=demuxer, stages=enhancer.stages, queue_size=config.queue_size)
-    try:
-        with atomic_output(dst) as tmp:
-            remuxer.path = tmp
-            graph.run(lambda frames: remuxer(bar.wrap(frames)))
-            if remuxer.frames_written != demuxer.frames:
-                raise ProcessingError(
-                    f"internal error: {demuxer.frames} frames decoded but {remuxer.frames_written} written"
-                )
-    finally:
-        bar.close()
+    if config.encode.chunk_seconds > 0 and (info.duration_s or 0.0) > config.encode.chunk_seconds:
+        out = _write_chunked(src, dst, info, enhancer, plans, bar, warn)
+    else:
+        out = _write_whole(src, dst, info, enhancer, plans, bar)
+    demuxer, graph = out.demuxer, out.graph
     wall = time.perf_counter() - t_start
     report: dict[str, Any] = {
         "input": str(src),
         "output": str(dst),
         "pipeline": config.name,
-        "frames": remuxer.frames_written,
+        "frames": out.frames,
         "frames_lost": demuxer.frames_lost,
         "frames_damaged": demuxer.frames_corrupt,
         "duration_s": info.duration_s,
         "input_video": {"width": info.video.width, "height": info.video.height, "pix_fmt": info.video.pix_fmt,
                         "variable_frame_rate": info.video.variable_frame_rate, "colour": info.video.colour_tags()},
-        "output_video": {"size": remuxer.output_size, "codec": config.encode.codec, "pix_fmt": remuxer.pix_fmt,
+        "output_video": {"size": out.output_size, "codec": config.encode.codec,
+                         "pix_fmt": choose_pix_fmt(config.encode.codec, info.video.pix_fmt, config.encode.pix_fmt),
                          "crf": config.encode.crf, "preset": config.encode.preset,
-                         "encoder_restarts": remuxer.restarts},
+                         "encoder_restarts": out.restarts},
+        "chunks": out.chunks,
         "streams": [p.describe() for p in plans],
         "wall_s": round(wall, 3),
-        "fps": round(remuxer.frames_written / wall, 3) if wall > 0 else None,
+        "fps": round(out.frames / wall, 3) if wall > 0 else None,
         "stages": {name: t.as_dict() for name, t in graph.timings.items()},
         "stage_summaries": {s.name: {k: v for k, v in s.summary().items() if k != "scenes"} for s in enhancer.stages},
         "scenes": _scenes(enhancer.stages),
@@ -225,10 +223,86 @@ def enhance(
         what = " and ".join(x for x in (f"{lost} lost" if lost else "", f"{damaged} damaged" if damaged else "") if x)
         raise CorruptInputError(
             f"{src.name} has damaged data: {what} of {demuxer.packets} frames; {dst.name} was written with the "
-            f"{remuxer.frames_written} that decoded (pass --ignore-errors to accept this and exit 0)",
+            f"{out.frames} that decoded (pass --ignore-errors to accept this and exit 0)",
             frames_lost=lost,
         )
     return report
+
+
+@dataclass
+class _Written:
+    """What writing the output did, for the report: the graph that ran and the frames it wrote."""
+
+    demuxer: Demuxer
+    graph: Graph
+    frames: int
+    output_size: tuple[int, int] | None
+    restarts: int
+    chunks: dict[str, Any] | None = None  # a chunked run: chunks written, resumed, frames resumed
+
+
+def _write_whole(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, plans: list[SidePlan],
+                 bar: Progress) -> _Written:
+    """The output in one piece: encoded into a temporary file beside ``dst``, renamed when complete."""
+    config = enhancer.config
+    demuxer = Demuxer(src, info, config.decode)
+    remuxer = Remuxer(dst, src, info, config.encode, plans, name=str(dst))
+    graph = Graph(source=demuxer, stages=enhancer.stages, queue_size=config.queue_size)
+    try:
+        with atomic_output(dst) as tmp:
+            remuxer.path = tmp
+            graph.run(lambda frames: remuxer(bar.wrap(frames)))
+            _check_count(demuxer, remuxer.frames_written)
+    finally:
+        bar.close()
+    return _Written(demuxer, graph, remuxer.frames_written, remuxer.output_size, remuxer.restarts)
+
+
+def _write_chunked(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, plans: list[SidePlan],
+                   bar: Progress, warn: Callable[[str], None]) -> _Written:
+    """The output as chunks kept in the work directory (a stopped run resumes after its last finished one),
+    joined with the source's other streams into a temporary file beside ``dst``, renamed when complete."""
+    config = enhancer.config
+    suffix = segment_file_suffix(dst)
+    workdir = WorkDir(dst, suffix)
+    records = workdir.open(WorkDir.plan_key(fingerprint(src), config, {"chunk_seconds": config.encode.chunk_seconds},
+                                            suffix))
+    done, start_pts, complete = resume_point(records)
+    resumed_frames = sum(records[i]["frames"] for i in range(done))
+    if done:
+        warn(f"resuming {dst.name}: {done} finished chunks ({resumed_frames} frames) kept from an earlier run")
+    bar.update(resumed_frames)
+    demuxer = Demuxer(src, info, config.decode, start_pts)
+    writer = ChunkWriter(workdir, src, info, config.encode, done)
+    graph = Graph(source=demuxer, stages=enhancer.stages, queue_size=config.queue_size)
+    try:
+        if not complete:
+            graph.run(lambda frames: writer(bar.wrap(frames)))
+            _check_count(demuxer, writer.frames_written)
+    except BaseException:
+        kept = done + writer.chunks
+        if kept:
+            warn(f"{kept} finished chunks of {dst.name} are kept in {workdir.path}; the same command resumes")
+        else:
+            workdir.remove()
+        raise
+    finally:
+        bar.close()
+    n = done + writer.chunks
+    with atomic_output(dst) as tmp:
+        join_segments([workdir.part(i) for i in range(n)], src, tmp, info, plans)
+    kept = [records[i] for i in range(done)]
+    workdir.remove()
+    restarts = writer.restarts + sum(r.get("restarts", 0) for r in kept) + n - 1
+    size = writer.output_size or next((tuple(r["output_size"]) for r in kept if r.get("output_size")), None)
+    return _Written(demuxer, graph, resumed_frames + writer.frames_written, size, restarts,
+                    {"seconds": config.encode.chunk_seconds, "chunks": n, "chunks_resumed": done,
+                     "frames_resumed": resumed_frames})
+
+
+def _check_count(demuxer: Demuxer, written: int) -> None:
+    if written != demuxer.frames:
+        raise ProcessingError(f"internal error: {demuxer.frames} frames decoded but {written} written")
 
 
 def _scenes(stages: list[Stage]) -> Any:

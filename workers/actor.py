@@ -4,17 +4,18 @@ A call decodes its segment's frame range, runs the stages, encodes video only (c
 encoder starts fresh with an IDR frame) and returns the encoded bytes through the object store,
 never decoded frames, so what crosses the network is about the size of the output.
 
-Lossy output equal to a local run's: x264 codes differently with a different thread count, and a local
-run's default (``encode.threads: 0``) lets x264 pick from the machine's cores while an actor encodes on
-the CPUs it was given. Set ``encode.threads`` in the pipeline to get the same encoder on both sides. What
-remains is each segment's fresh encoder: its rate control starts without a continuous encode's history
-and its lookahead ends at the segment's end, so frames after the first cut are coded differently, at the
-same quality. On ``examples/sample.mp4`` (crf 18, ``medium``, 1 s segments) the mean per-frame PSNR
-against the local run is 43.4 dB with the default threads and 48.2 dB with the same explicit count.
-``RayConfig.encode_overlap_frames`` (``VIDSR_RAY_ENCODE_OVERLAP_FRAMES``) narrows the rest: each encoder
-also codes, then drops, that many enhanced frames before and after its segment (they cost model time). With
-50, the mean is 55.1 dB: the first segment comes out byte-equal, but the frames after each cut still differ
-at encoder-noise level (pooled PSNR 44.6 dB), since the single run has no keyframe where a segment starts.
+Lossy output equal to a local run's: where a segment starts on a scene cut and the pipeline's encoder
+restarts at scene cuts (``EncodeConfig.restart_at_scene_cuts``, the default pipeline's setting), the local
+run's encoder also starts afresh on that frame and stops before the next segment's, so the segment's encode
+is the local one, byte for byte; the Remuxer restarts inside the segment at the same cuts as the local run.
+Two causes remain elsewhere. x264 codes differently with another thread count, and a local run's default
+(``encode.threads: 0``) lets x264 pick from the machine's cores while an actor encodes on the CPUs it was
+given: set ``encode.threads`` in the pipeline. And a segment cut off a scene cut (keyframe or forced cuts)
+has a fresh encoder where the local run has none, so the frames after it are coded differently, at the same
+quality (mean per-frame PSNR 44-48 dB against the local run on ``examples/sample.mp4``).
+``RayConfig.encode_overlap_frames`` (``VIDSR_RAY_ENCODE_OVERLAP_FRAMES``) narrows that: each encoder also
+codes, then drops, that many enhanced frames before and after such a cut (they cost model time); with 50
+the mean is 55.1 dB, pooled 44.6 dB (``bench/results_ray_scaling.json``).
 """
 
 from __future__ import annotations

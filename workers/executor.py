@@ -25,6 +25,7 @@ from vidsr.media.probe import MediaInfo, probe
 from vidsr.media.remux import check_codec
 from vidsr.media.segments import Segment, join_segments, plan_segments, scan_chunks, segment_file_suffix
 from vidsr.media.streams import SidePlan, plan_side_streams
+from vidsr.media.workdir import WorkDir
 from vidsr.pipeline import configure
 from vidsr.progress import Progress
 from vidsr.report import versions, write_report
@@ -32,7 +33,6 @@ from workers.actor import SegmentResult, SegmentTask, SegmentWorker
 from workers.config import RayConfig
 from workers.inputs import fingerprint, ship
 from workers.pool import SegmentPool
-from workers.workdir import WorkDir
 
 __all__ = ["Job", "run_on_ray"]
 
@@ -189,7 +189,9 @@ def _plan(jobs: list[Job], config: PipelineConfig, rc: RayConfig) -> None:
                                      restarts_at_cuts=config.encode.restart_at_scene_cuts)
         suffix = segment_file_suffix(job.dst)
         job.workdir = WorkDir(job.dst, suffix)
-        job.records = job.workdir.open(WorkDir.plan_key(job.fingerprint, config, job.segments, suffix))
+        job.records = job.workdir.open(WorkDir.plan_key(
+            job.fingerprint, config, [(s.start_pts, s.end_pts, s.warmup_frames, s.runout_frames) for s in job.segments],
+            suffix))
         job.resumed = set(job.records)
         if job.scene_cuts is not None:
             job.workdir.save_scenes(job.fingerprint, job.scene_cuts)

@@ -6,27 +6,13 @@ actor that needs it writes the chunks to a local file once and reuses it for eve
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import ray
 
+from vidsr.media.workdir import fingerprint
+
 __all__ = ["fingerprint", "ship", "materialize"]
-
-_EDGE = 1 << 20  # bytes hashed at each end of the file
-
-
-def fingerprint(path: str | Path) -> str:
-    """Size plus a hash of both ends: cheap on a 50 GB file, and it changes when the file is replaced."""
-    p = Path(path)
-    size = p.stat().st_size
-    h = hashlib.sha256(str(size).encode())
-    with p.open("rb") as f:
-        h.update(f.read(_EDGE))
-        if size > 2 * _EDGE:
-            f.seek(size - _EDGE)
-            h.update(f.read(_EDGE))
-    return f"{size}-{h.hexdigest()[:24]}"
 
 
 def ship(path: str | Path, chunk_mb: int) -> list[ray.ObjectRef]:

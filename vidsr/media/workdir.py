@@ -3,7 +3,8 @@
 ``.NAME.vidsr-segments/`` holds ``plan.json`` (what the segments were cut from and with which
 settings) and, per finished segment, its encoded file and a small JSON record. A restarted job
 whose plan matches reuses every finished segment; any change (input, pipeline, segment lengths,
-output container) starts afresh, so a resumed output is never a mix of two settings.
+output container) starts afresh, so a resumed output is never a mix of two settings. A --ray job's
+segments and a long local run's chunks (:mod:`vidsr.media.chunks`) are kept the same way.
 """
 
 from __future__ import annotations
@@ -17,9 +18,23 @@ from typing import Any
 
 import vidsr
 from vidsr.config import PipelineConfig
-from vidsr.media.segments import Segment
 
-__all__ = ["WorkDir", "workdir_for"]
+__all__ = ["WorkDir", "workdir_for", "fingerprint"]
+
+_EDGE = 1 << 20  # bytes hashed at each end of the file
+
+
+def fingerprint(path: str | Path) -> str:
+    """Size plus a hash of both ends: cheap on a 50 GB file, and it changes when the file is replaced."""
+    p = Path(path)
+    size = p.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with p.open("rb") as f:
+        h.update(f.read(_EDGE))
+        if size > 2 * _EDGE:
+            f.seek(size - _EDGE)
+            h.update(f.read(_EDGE))
+    return f"{size}-{h.hexdigest()[:24]}"
 
 
 def workdir_for(dst: Path) -> Path:
@@ -32,12 +47,13 @@ class WorkDir:
         self.suffix = suffix
 
     @staticmethod
-    def plan_key(fingerprint: str, config: PipelineConfig, segments: list[Segment], suffix: str) -> str:
+    def plan_key(fingerprint: str, config: PipelineConfig, cuts: Any, suffix: str) -> str:
+        """``cuts``: how the video is cut (a --ray job's segment bounds, a local run's chunk rule), as JSON."""
         plan = {
             "vidsr": vidsr.__version__,
             "input": fingerprint,
             "pipeline": dataclasses.asdict(config),
-            "segments": [(s.start_pts, s.end_pts, s.warmup_frames, s.runout_frames) for s in segments],
+            "cuts": cuts,
             "suffix": suffix,
         }
         return hashlib.sha256(json.dumps(plan, sort_keys=True, default=str).encode()).hexdigest()
@@ -85,10 +101,17 @@ class WorkDir:
 
     def save(self, index: int, data: bytes, record: dict[str, Any]) -> None:
         """Segment file first, record second, each by rename: a record always means a complete file."""
-        part = self.part(index)
-        tmp = part.with_name(part.name + ".tmp")
+        tmp = self.scratch(index)
         tmp.write_bytes(data)
-        tmp.replace(part)
+        self.commit(index, tmp, record)
+
+    def scratch(self, index: int) -> Path:
+        """Where a segment is written before it is complete (same extension: the muxer goes by it)."""
+        return self.path / f"seg-{index:05d}.tmp{self.suffix}"
+
+    def commit(self, index: int, written: Path, record: dict[str, Any]) -> None:
+        """Take a complete segment file (renamed into place) and then its record."""
+        written.replace(self.part(index))
         rec = self.path / f"seg-{index:05d}.json"
         tmp_rec = rec.with_name(rec.name + ".tmp")
         tmp_rec.write_text(json.dumps(record, default=str) + "\n")
