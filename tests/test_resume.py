@@ -85,7 +85,8 @@ def test_a_crashed_run_resumes_after_its_finished_chunks(scenes: Path, tmp_path:
 
     _FailOnce.armed, _FailOnce.seen = False, []
     report = vidsr.enhance(scenes, dst, pipeline=chunked())
-    assert report["chunks"] == {"seconds": 0.5, "chunks": 4, "chunks_resumed": 2, "frames_resumed": 45}
+    assert {k: v for k, v in report["chunks"].items() if k != "join_s"} == {
+        "seconds": 0.5, "chunks": 4, "chunks_resumed": 2, "frames_resumed": 45}
     assert _FailOnce.seen[0] == 1.8 and len(_FailOnce.seen) == 45  # frames 45-89 only
     assert report["frames"] == 90
     assert leftovers(tmp_path) == []

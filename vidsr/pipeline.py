@@ -289,15 +289,17 @@ def _write_chunked(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, pl
     finally:
         bar.close()
     n = done + writer.chunks
+    t_join = time.perf_counter()
     with atomic_output(dst) as tmp:
         join_segments([workdir.part(i) for i in range(n)], src, tmp, info, plans)
+    join_s = time.perf_counter() - t_join
     kept = [records[i] for i in range(done)]
     workdir.remove()
     restarts = writer.restarts + sum(r.get("restarts", 0) for r in kept) + n - 1
     size = writer.output_size or next((tuple(r["output_size"]) for r in kept if r.get("output_size")), None)
     return _Written(demuxer, graph, resumed_frames + writer.frames_written, size, restarts,
                     {"seconds": config.encode.chunk_seconds, "chunks": n, "chunks_resumed": done,
-                     "frames_resumed": resumed_frames})
+                     "frames_resumed": resumed_frames, "join_s": round(join_s, 3)})
 
 
 def _check_count(demuxer: Demuxer, written: int) -> None:
