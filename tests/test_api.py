@@ -32,6 +32,21 @@ def test_enhance_returns_and_writes_the_report(clip, tmp_path: Path) -> None:
     assert {"noise", "blur", "blockiness", "ringing"} <= set(report["degradation"])
 
 
+def test_one_enhancer_many_videos_carries_no_state_between_them(tmp_path: Path) -> None:
+    """A media backend holds one Enhancer (one model load) for every video: each run starts as a fresh one
+    (scene list, scene ids, smoothing history), so the second video's report and pixels do not depend on the
+    first. Two scenes in one clip; the same clip twice gives the same report scenes and the same video."""
+    from clipmaker import packet_bytes, scene_clip
+
+    src = scene_clip(tmp_path / "in.mp4", 30, cuts=[15])
+    held = Enhancer(vidsr.configure("default", model="bicubic", preset="ultrafast"))
+    first = vidsr.enhance(src, tmp_path / "a.mp4", enhancer=held)
+    second = vidsr.enhance(src, tmp_path / "b.mp4", enhancer=held)
+    assert [(s["scene_id"], s["start_index"]) for s in second["scenes"]] == [(0, 0), (1, 15)]
+    assert second["scenes"] == first["scenes"]
+    assert packet_bytes(tmp_path / "a.mp4", "video") == packet_bytes(tmp_path / "b.mp4", "video")
+
+
 @pytest.fixture(scope="module")
 def enhancer() -> Enhancer:
     return Enhancer("default", scale=2, device="cpu")

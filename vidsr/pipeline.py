@@ -32,6 +32,7 @@ from vidsr.media.workdir import WorkDir, fingerprint
 from vidsr.progress import Progress
 from vidsr.report import versions, write_report
 from vidsr.stages import Stage, build_stage
+from vidsr.stages.sr import SRStage
 
 __all__ = ["configure", "Enhancer", "enhance"]
 
@@ -119,6 +120,19 @@ class Enhancer:
         self.config = configure(config, **overrides)
         self.stages = build_stages(self.config)
 
+    def fresh_stages(self) -> list[Stage]:
+        """New stage objects for one run (one video, one ``enhance_frames`` call, one --ray segment), so
+        per-run state (scene-cut history, scene ids, caches, smoothing history, the report's scene list)
+        starts clean at its first frame and never carries over from the run before; the SR stage gets the
+        already loaded model, which stays loaded once per Enhancer."""
+        stages: list[Stage] = []
+        for cfg, built in zip(self.config.stages, self.stages):
+            if isinstance(built, SRStage):
+                stages.append(SRStage(built.name, built.params, model=built.model))
+            else:
+                stages.append(build_stage(cfg))
+        return stages
+
     @property
     def scale(self) -> int:
         sr = self.config.stage("sr")
@@ -134,7 +148,8 @@ class Enhancer:
                 frame.index = i
                 yield frame
 
-        graph = Graph(source=source, stages=self.stages, queue_size=self.config.queue_size, source_name="input")
+        graph = Graph(source=source, stages=self.fresh_stages(), queue_size=self.config.queue_size,
+                      source_name="input")
         for frame in graph.iterate():
             yield backs.pop(frame.index)(frame)
 
@@ -210,10 +225,10 @@ def enhance(
         "wall_s": round(wall, 3),
         "fps": round(out.frames / wall, 3) if wall > 0 else None,
         "stages": {name: t.as_dict() for name, t in graph.timings.items()},
-        "stage_summaries": {s.name: {k: v for k, v in s.summary().items() if k != "scenes"} for s in enhancer.stages},
-        "scenes": _scenes(enhancer.stages),
+        "stage_summaries": {s.name: {k: v for k, v in s.summary().items() if k != "scenes"} for s in graph.stages},
+        "scenes": _scenes(graph.stages),
         "cache": {"hits": 0, "misses": 0, "note": "the scene-level prefix token cache is not built yet"},
-        "degradation": _degradation(enhancer.stages),
+        "degradation": _degradation(graph.stages),
         "versions": versions(),
     }
     if report_path:
@@ -247,7 +262,7 @@ def _write_whole(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, plan
     config = enhancer.config
     demuxer = Demuxer(src, info, config.decode)
     remuxer = Remuxer(dst, src, info, config.encode, plans, name=str(dst))
-    graph = Graph(source=demuxer, stages=enhancer.stages, queue_size=config.queue_size)
+    graph = Graph(source=demuxer, stages=enhancer.fresh_stages(), queue_size=config.queue_size)
     try:
         with atomic_output(dst) as tmp:
             remuxer.path = tmp
@@ -274,7 +289,7 @@ def _write_chunked(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, pl
     bar.update(resumed_frames)
     demuxer = Demuxer(src, info, config.decode, start_pts)
     writer = ChunkWriter(workdir, src, info, config.encode, done)
-    graph = Graph(source=demuxer, stages=enhancer.stages, queue_size=config.queue_size)
+    graph = Graph(source=demuxer, stages=enhancer.fresh_stages(), queue_size=config.queue_size)
     try:
         if not complete:
             graph.run(lambda frames: writer(bar.wrap(frames)))

@@ -46,8 +46,7 @@ from vidsr.media.probe import MediaInfo
 from vidsr.media.remux import Remuxer
 from vidsr.media.segments import Segment
 from vidsr.pipeline import Enhancer
-from vidsr.stages import Stage, build_stage, stage_params
-from vidsr.stages.sr import SRStage
+from vidsr.stages import stage_params
 from workers.inputs import fingerprint, materialize
 
 __all__ = ["SegmentTask", "SegmentResult", "SegmentWorker", "PROGRESS_EVERY_S"]
@@ -134,7 +133,7 @@ class SegmentWorker:
         demuxer = Demuxer(src, task.info, config.decode, seg.start_pts, seg.end_pts)
         keep = (seg.start_pts, seg.end_pts) if seg.warmup_frames or seg.runout_frames else None
         remuxer = Remuxer(out, src, task.info, config.encode, [], keep=keep)  # video only: the join copies audio
-        stages = self._fresh_stages()
+        stages = self.enhancer.fresh_stages()
         graph = Graph(source=demuxer, stages=stages, queue_size=config.queue_size)
         failed: list[BaseException] = []
 
@@ -142,7 +141,7 @@ class SegmentWorker:
             """Warm-up or run-out frames for the encoder, through their own fresh stages, so the segment's
             stages still start at its first frame as a single run's do at a scene's."""
             source = Demuxer(src, task.info, config.decode, start, end)
-            return Graph(source=source, stages=self._fresh_stages(), queue_size=config.queue_size).iterate()
+            return Graph(source=source, stages=self.enhancer.fresh_stages(), queue_size=config.queue_size).iterate()
 
         def sink(frames: Iterator[Frame]) -> None:
             parts = [frames]
@@ -203,18 +202,6 @@ class SegmentWorker:
         if unreported:
             yield unreported
         yield cuts
-
-    def _fresh_stages(self) -> list[Stage]:
-        """New stage objects for each segment, so per-run state (scene-cut history, scene ids, caches) starts
-        clean as a single run's does at its first frame and never leaks from whichever segment this actor
-        ran before; the SR stage gets the already loaded model, which stays loaded once per actor."""
-        stages: list[Stage] = []
-        for cfg, built in zip(self.enhancer.config.stages, self.enhancer.stages):
-            if isinstance(built, SRStage):
-                stages.append(SRStage(built.name, built.params, model=built.model))
-            else:
-                stages.append(build_stage(cfg))
-        return stages
 
     def _input(self, task: SegmentTask) -> tuple[Path, str]:
         """The driver's path when this node has the same file, else a local copy of the shipped chunks."""
