@@ -276,3 +276,28 @@ def test_lossy_segments_on_scene_cuts_give_the_single_run_bytes(local_ray, tmp_p
     assert decoded_times(joined) == decoded_times(single)
     same = packet_bytes(joined, "video") == packet_bytes(single, "video")
     assert same is restart
+
+
+def test_a_killed_actors_scratch_is_swept_by_the_next_actor(local_ray, clip, tmp_path: Path) -> None:
+    """A killed actor cannot remove its scratch folder (it may hold a whole shipped input); the next actor
+    on the machine removes folders whose process is gone, and leaves a live one's alone."""
+    import subprocess
+    import tempfile
+
+    from workers.actor import SCRATCH_PREFIX
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{gone.pid}-"))
+    (dead / "input-x.mp4.part").write_bytes(b"half a shipped input")
+    alive = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
+    try:
+        src = clip(frames=10, options={"g": "10"})
+        run_on_ray([(src, tmp_path / "o.mp4")], pipeline=lossless(), ray_config=RayConfig(segment=SHORT, actors=1))
+        assert not dead.exists() and alive.exists()
+    finally:
+        for folder in (dead, alive):
+            if folder.exists():
+                for f in folder.iterdir():
+                    f.unlink()
+                folder.rmdir()

@@ -49,9 +49,25 @@ from vidsr.pipeline import Enhancer
 from vidsr.stages import stage_params
 from workers.inputs import fingerprint, materialize
 
-__all__ = ["SegmentTask", "SegmentResult", "SegmentWorker", "PROGRESS_EVERY_S"]
+__all__ = ["SegmentTask", "SegmentResult", "SegmentWorker", "PROGRESS_EVERY_S", "SCRATCH_PREFIX"]
 
 PROGRESS_EVERY_S = 1.0
+SCRATCH_PREFIX = "vidsr-actor-"  # + the actor's pid: a killed actor's copy of a shipped input is found
+
+
+def _sweep_dead_scratch() -> None:
+    """Remove scratch folders of actors whose process is gone: a killed actor (a lost node's, a retried
+    segment's) cannot clean up, and its folder may hold a whole copy of a shipped input."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 @dataclass
@@ -111,7 +127,8 @@ class SegmentWorker:
         ctx = ray.get_runtime_context()
         self.node = ctx.get_node_id()
         self.name = f"actor-{ctx.get_actor_id()[:8]}@{ray.util.get_node_ip_address()}:{os.getpid()}"
-        self.scratch = Path(tempfile.mkdtemp(prefix="vidsr-actor-"))
+        _sweep_dead_scratch()
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
         self.inputs: dict[str, Path] = {}
 
     def ready(self) -> dict[str, Any]:
