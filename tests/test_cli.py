@@ -95,3 +95,36 @@ def test_readme_python_example_runs(tmp_path: Path) -> None:
         os.chdir(cwd)
     assert Path("/tmp/sample_x2.mp4").exists()
     assert vidsr.__version__
+
+
+def test_a_local_backlog_writes_every_output(cli, clip, tmp_path: Path) -> None:
+    """Several files into a folder without --ray: one after another, each output with its own input's
+    frames and audio, a summary line each, and one report listing them."""
+    from clipmaker import packet_bytes
+
+    out = tmp_path / "out"
+    out.mkdir()
+    a = clip("a.mp4", frames=6)
+    b = clip("b.mkv", frames=4, photo="coffee")
+    res = cli("run", a, b, out, "--pipeline", "fast", "--preset", "ultrafast", "--report", tmp_path / "r.json")
+    assert res.code == 0, res.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "b.mkv"]
+    assert packet_bytes(out / "b.mkv", "audio") == packet_bytes(b, "audio")
+    assert res.stderr.count("vidsr: wrote") == 2
+    assert [r["frames"] for r in json.loads((tmp_path / "r.json").read_text())["jobs"]] == [6, 4]
+
+
+def test_a_bad_file_in_a_backlog_stops_it_before_any_work(cli, clip, tmp_path: Path) -> None:
+    """Every input is probed first: the bad one's line, the same exit code as alone, and no output at all."""
+    out = tmp_path / "out"
+    out.mkdir()
+    good = clip("good.mp4", frames=4)
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("this is not a video\n" * 50)
+    alone = cli("run", bad, tmp_path / "o.mp4", "--quiet")
+    res = cli("run", good, bad, out, "--quiet")
+    assert res.code == alone.code != 0
+    assert res.stderr.replace(str(out / "bad.mp4"), "X") == alone.stderr.replace(str(tmp_path / "o.mp4"), "X")
+    assert list(out.iterdir()) == []
+    same = cli("run", good, tmp_path / "good.mp4", out, "--quiet")  # two inputs, one output name
+    assert same.code == 2 and "two inputs would write the same output" in same.stderr

@@ -13,11 +13,12 @@ import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from vidsr import __version__
 from vidsr.device import DEVICE_CHOICES
-from vidsr.errors import EXIT_INTERRUPTED, EXIT_PROCESSING, EXIT_USAGE, Interrupted, UsageError, VidsrError
+from vidsr.errors import EXIT_INTERRUPTED, EXIT_PROCESSING, EXIT_USAGE, Interrupted, VidsrError
 from vidsr.graph import clear_interrupt, request_interrupt
 from workers.cli import add_ray_option, add_submit_parser, run_command, submit_command
 
@@ -55,9 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("input", metavar="INPUT", nargs="+",
-                     help="video file to enhance (never modified); with --ray, several files or a folder")
+                     help="video file to enhance (never modified); or several files or a folder (a backlog)")
     run.add_argument("output", metavar="OUTPUT",
-                     help="file to write; its extension picks the container (.mp4, .mkv, .mov)")
+                     help="file to write; its extension picks the container (.mp4, .mkv, .mov); for a backlog an "
+                     "existing folder, each output named as its input")
     run.add_argument("--scale", type=int, default=None, metavar="{2,4}",
                      help="upscaling factor (default: the pipeline's, 2)")
     run.add_argument("--pipeline", default="default", metavar="NAME",
@@ -124,16 +126,17 @@ def _warn(message: str) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from vidsr.backlog import expand_jobs
     from vidsr.pipeline import enhance
 
     if args.ray is not None:
         return run_command(args, _warn)
-    if len(args.input) > 1:
-        raise UsageError("several inputs are a backlog for a Ray cluster: add --ray (or run them one by one)")
-    args.input = args.input[0]
+    jobs = expand_jobs(args.input, args.output)
+    if len(jobs) > 1 or Path(args.input[0]).is_dir():
+        return _run_backlog(args, jobs)
 
     report = enhance(
-        args.input,
+        args.input[0],
         args.output,
         pipeline=args.pipeline,
         scale=args.scale,
@@ -150,12 +153,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         warn=_warn,
     )
     if not args.quiet:
-        w, h = report["output_video"]["size"]
-        print(
-            f"vidsr: wrote {args.output}: {report['frames']} frames at {w}x{h} in {report['wall_s']:.1f} s "
-            f"({report['fps']:.2f} fps)",
-            file=sys.stderr,
-        )
+        _summary(report)
+    return 0
+
+
+def _summary(report: dict[str, Any]) -> None:
+    w, h = report["output_video"]["size"]
+    print(f"vidsr: wrote {report['output']}: {report['frames']} frames at {w}x{h} in {report['wall_s']:.1f} s "
+          f"({report['fps']:.2f} fps)", file=sys.stderr)
+
+
+def _run_backlog(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> int:
+    """Several inputs or a folder without --ray: one after another on this machine, the model loaded once."""
+    from vidsr.backlog import enhance_backlog
+
+    enhance_backlog(
+        jobs, pipeline=args.pipeline, scale=args.scale, model=args.model, device=args.device, codec=args.codec,
+        crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt, overwrite=args.overwrite,
+        ignore_errors=args.ignore_errors, progress=None if not args.quiet else False, report_path=args.report,
+        warn=_warn, done=None if args.quiet else _summary,
+    )
     return 0
 
 

@@ -11,12 +11,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from vidsr.errors import UsageError
+from vidsr.backlog import expand_jobs
 
 __all__ = ["add_ray_option", "add_submit_parser", "run_command", "submit_command", "expand_jobs"]
 
 LOCAL = "local"  # what a bare --ray means: start a Ray instance on this machine
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".m4v", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mxf", ".flv", ".wmv"}
 _IN_RAY_JOB = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by Ray's job supervisor for the entrypoint
 
 
@@ -24,8 +23,8 @@ def add_ray_option(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--ray", nargs="?", const=LOCAL, default=None, metavar="ADDRESS",
         help="run on Ray: cut the video into segments and enhance them on actors, one per GPU (or per CPU). "
-        "No ADDRESS starts Ray on this machine, 'auto' joins the running cluster. With --ray, INPUT may be "
-        "several files or a folder and OUTPUT a folder (a backlog). Put --ray after the file names.",
+        "No ADDRESS starts Ray on this machine, 'auto' joins the running cluster. A backlog (several files or "
+        "a folder) fills every actor at once. Put --ray after the file names.",
     )
 
 
@@ -49,27 +48,6 @@ def add_submit_parser(sub: argparse._SubParsersAction, run: argparse.ArgumentPar
     for action in shared:
         submit._add_action(action)
     submit.set_defaults(run_options=shared)
-
-
-def expand_jobs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
-    """One file and one output name: one job. Several files or a folder: OUTPUT is a folder and each
-    output keeps its input's name."""
-    paths = [Path(p) for p in inputs]
-    out = Path(output)
-    if len(paths) == 1 and not paths[0].is_dir():
-        return [(paths[0], out)]
-    if not out.is_dir():
-        raise UsageError(f"several inputs or a folder need an existing output folder, and {out} is not one")
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES)
-            if not found:
-                raise UsageError(f"no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) in folder {p}")
-            files += found
-        else:
-            files.append(p)
-    return [(f, out / f.name) for f in files]
 
 
 def run_command(args: argparse.Namespace, warn: Callable[[str], None]) -> int:

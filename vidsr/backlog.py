@@ -1,0 +1,100 @@
+"""A backlog on one machine: several inputs (or a folder) into an output folder, the model loaded once.
+
+Every input is checked (paths, output clashes, probe) before the first frame is enhanced, so a bad tenth file
+fails in a second instead of after nine videos' hours. Each output appears, atomically, as soon as its own
+video is done; each long one is resumable on its own (:mod:`vidsr.media.chunks`). ``--ray`` runs the same
+backlog on a Ray cluster (``workers/executor.py``), filling every actor at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vidsr.config import PipelineConfig
+from vidsr.errors import CorruptInputError, InputError, UsageError
+from vidsr.media.output import check_paths
+from vidsr.media.probe import probe
+from vidsr.media.remux import check_codec
+from vidsr.pipeline import Enhancer, configure, enhance
+from vidsr.report import write_report
+
+__all__ = ["VIDEO_SUFFIXES", "expand_jobs", "check_jobs", "enhance_backlog"]
+
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".m4v", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mxf", ".flv", ".wmv"}
+
+
+def expand_jobs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
+    """One file and one output name: one job. Several files or a folder: OUTPUT is a folder and each
+    output keeps its input's name."""
+    paths = [Path(p) for p in inputs]
+    out = Path(output)
+    if len(paths) == 1 and not paths[0].is_dir():
+        return [(paths[0], out)]
+    if len(paths) == 1 and not out.is_dir():
+        raise InputError(f"input is a directory, not a video file: {paths[0]} (to enhance every video in it, "
+                         "OUTPUT must be an existing folder)")
+    if not out.is_dir():
+        raise UsageError(f"several inputs or a folder need an existing output folder, and {out} is not one")
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES)
+            if not found:
+                raise UsageError(f"no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) in folder {p}")
+            files += found
+        else:
+            files.append(p)
+    return [(f, out / f.name) for f in files]
+
+
+def check_jobs(jobs: list[tuple[Path, Path]], overwrite: bool) -> None:
+    """Every path checked and every input probed before any work; two inputs may not share an output."""
+    seen: set[Path] = set()
+    for src, dst in jobs:
+        check_paths(src, dst, overwrite)
+        if dst.resolve() in seen:
+            raise UsageError(f"two inputs would write the same output: {dst}")
+        seen.add(dst.resolve())
+        probe(src)
+
+
+def enhance_backlog(
+    jobs: list[tuple[Path, Path]],
+    *,
+    pipeline: str | PipelineConfig = "default",
+    overwrite: bool = False,
+    ignore_errors: bool = False,
+    progress: bool | None = False,
+    report_path: str | Path | None = None,
+    warn: Callable[[str], None] | None = None,
+    done: Callable[[dict[str, Any]], None] | None = None,
+    **overrides: Any,
+) -> list[dict[str, Any]]:
+    """Enhance every ``(src, dst)`` in turn with one Enhancer; ``done`` gets each report as its output appears.
+
+    Damaged input is reported like a single run's, but only once every video is done (its output holds the
+    frames that decoded), so one damaged file does not hold up the rest of the backlog.
+    """
+    config = configure(pipeline, **overrides)
+    check_codec(config.encode.codec)
+    check_jobs(jobs, overwrite)
+    held = Enhancer(config)
+    reports = []
+    for src, dst in jobs:
+        report = enhance(src, dst, enhancer=held, overwrite=overwrite, ignore_errors=True, progress=progress,
+                         warn=warn)
+        reports.append(report)
+        if done is not None:
+            done(report)
+    if report_path:
+        write_report({"jobs": reports}, report_path)
+    lost = [r for r in reports if r["frames_lost"] or r["frames_damaged"]]
+    if lost and not ignore_errors:
+        r = lost[0]
+        raise CorruptInputError(
+            f"{Path(r['input']).name} has damaged data: {r['frames_lost']} lost and {r['frames_damaged']} damaged "
+            f"frames; {Path(r['output']).name} holds the {r['frames']} that decoded (pass --ignore-errors to accept "
+            "this and exit 0)", frames_lost=r["frames_lost"])
+    return reports
