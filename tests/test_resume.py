@@ -22,7 +22,7 @@ from conftest import REPO, leftovers, run_subprocess
 
 import vidsr
 from vidsr.config import PipelineConfig, StageConfig
-from vidsr.errors import EXIT_INTERRUPTED, ProcessingError
+from vidsr.errors import EXIT_INTERRUPTED, OutputError, ProcessingError
 from vidsr.frame import Frame
 from vidsr.media.workdir import workdir_for
 from vidsr.pipeline import configure
@@ -158,3 +158,29 @@ def test_ctrl_c_keeps_finished_chunks_and_the_same_command_resumes(tmp_path: Pat
     assert leftovers(tmp_path) == []
     vidsr.enhance(src, whole, pipeline=config)
     assert packet_bytes(dst, "video") == packet_bytes(whole, "video")
+
+
+def test_a_failed_join_keeps_every_chunk_and_the_rerun_only_joins(scenes: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk at the very end (the join) costs no enhancing: the rerun decodes nothing and joins."""
+    import vidsr.pipeline
+
+    dst, whole = tmp_path / "out.mp4", tmp_path / "whole.mp4"
+    real_join = vidsr.pipeline.join_segments
+
+    def full_disk(*args: object, **kwargs: object) -> int:
+        raise OutputError("joining segments into out.mp4 failed: No space left on device")
+
+    _FailOnce.armed, _FailOnce.seen = False, []
+    monkeypatch.setattr(vidsr.pipeline, "join_segments", full_disk)
+    with pytest.raises(OutputError, match="No space left"):
+        vidsr.enhance(scenes, dst, pipeline=chunked())
+    assert not dst.exists() and len(list(workdir_for(dst).glob("seg-*.json"))) == 4
+    monkeypatch.setattr(vidsr.pipeline, "join_segments", real_join)
+    _FailOnce.seen = []
+    report = vidsr.enhance(scenes, dst, pipeline=chunked())
+    assert report["chunks"]["chunks_resumed"] == 4 and report["frames"] == 90
+    assert _FailOnce.seen == []  # nothing decoded or enhanced again
+    vidsr.enhance(scenes, whole, pipeline=chunked())
+    assert packet_bytes(dst, "video") == packet_bytes(whole, "video")
+    assert leftovers(tmp_path) == []

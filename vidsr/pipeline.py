@@ -305,8 +305,12 @@ def _write_chunked(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, pl
         bar.close()
     n = done + writer.chunks
     t_join = time.perf_counter()
-    with atomic_output(dst) as tmp:
-        join_segments([workdir.part(i) for i in range(n)], src, tmp, info, plans)
+    try:
+        with atomic_output(dst) as tmp:
+            join_segments([workdir.part(i) for i in range(n)], src, tmp, info, plans)
+    except BaseException:
+        warn(f"all {n} chunks of {dst.name} are kept in {workdir.path}; the same command only joins them")
+        raise
     join_s = time.perf_counter() - t_join
     kept = [records[i] for i in range(done)]
     workdir.remove()
