@@ -132,32 +132,32 @@ def test_a_failure_before_the_first_chunk_ends_leaves_nothing(scenes: Path, tmp_
 
 def test_ctrl_c_keeps_finished_chunks_and_the_same_command_resumes(tmp_path: Path) -> None:
     """The user's view: Ctrl-C once a chunk is finished exits 130 naming the kept chunks and leaves no
-    output; the same command resumes (it says so) and writes the video an uninterrupted run writes."""
-    src = scene_clip(tmp_path / "in.mp4", 200, cuts=[40, 80, 120, 160], width=256, height=192)
+    output; the same command resumes (it says so) and completes the video (byte-equality with an
+    uninterrupted run is checked above, through the API)."""
+    src = scene_clip(tmp_path / "in.mp4", 100, cuts=[25, 50, 75], width=256, height=192)
     config = configure("default", model="bicubic", scale=4, preset="slow")
-    config.encode.chunk_seconds = 1.0
+    config.encode.chunk_seconds = 0.8
     yaml_path = tmp_path / "chunked.yaml"
     yaml_path.write_text(yaml.safe_dump(dataclasses.asdict(config)))
-    dst, whole = tmp_path / "out.mp4", tmp_path / "whole.mp4"
+    dst = tmp_path / "out.mp4"
     argv = [sys.executable, "-m", "vidsr", "run", str(src), str(dst), "--pipeline", str(yaml_path), "--quiet"]
-    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True,
+                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     deadline = time.time() + 120
     while not list(workdir_for(dst).glob("seg-*.json")) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+        time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == EXIT_INTERRUPTED, err
     assert "finished chunks of out.mp4 are kept" in err and not dst.exists()
     kept = len(list(workdir_for(dst).glob("seg-*.json")))
-    assert 1 <= kept < 5
+    assert 1 <= kept < 4
 
     again = run_subprocess(*argv[3:])
     assert again.returncode == 0, again.stderr
     assert f"resuming out.mp4: {kept} finished chunks" in again.stderr
+    assert decoded_times(dst) == decoded_times(src)
     assert leftovers(tmp_path) == []
-    vidsr.enhance(src, whole, pipeline=config)
-    assert packet_bytes(dst, "video") == packet_bytes(whole, "video")
 
 
 def test_a_failed_join_keeps_every_chunk_and_the_rerun_only_joins(scenes: Path, tmp_path: Path,
