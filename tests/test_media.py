@@ -192,3 +192,16 @@ def test_timestamps_are_source_timestamps_not_renumbered(clip, tmp_path: Path, w
     assert decoded_times(dst)[0] == pytest.approx(2.0)
     assert decoded_times(dst) == decoded_times(src)
     assert Fraction(1, 12800) == vidsr.media.probe.probe(dst).video.time_base  # type: ignore[attr-defined]
+
+
+def test_av1_takes_the_pipelines_preset_names(clip, tmp_path: Path, writer: str) -> None:
+    """SVT-AV1 numbers its presets (0-13): the pipelines' x264 names map onto them (medium -> 8) instead of
+    failing with FFmpeg's "Invalid argument"; a name it cannot map is a one-line usage error up front."""
+    src = clip("in.mp4", frames=6, audio=None)
+    dst = tmp_path / "out.mkv"
+    _enhance(src, dst, codec="libsvtav1", preset="medium", model="bicubic", writer=writer)
+    with av.open(str(dst)) as c:
+        assert c.streams.video[0].codec_context.name in ("libdav1d", "av1", "libaom-av1")
+    assert decoded_times(dst) == decoded_times(src)
+    with pytest.raises(vidsr.UsageError, match="means nothing to libsvtav1"):
+        vidsr.configure("default", codec="libsvtav1", preset="snappy")

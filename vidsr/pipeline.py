@@ -25,7 +25,7 @@ from vidsr.media.chunks import ChunkWriter, resume_point
 from vidsr.media.demux import Demuxer
 from vidsr.media.output import atomic_output, check_paths
 from vidsr.media.probe import MediaInfo, probe
-from vidsr.media.remux import Remuxer, check_codec, choose_pix_fmt
+from vidsr.media.remux import Remuxer, check_codec, choose_pix_fmt, encoder_preset
 from vidsr.media.segments import join_segments, segment_file_suffix
 from vidsr.media.streams import SidePlan, plan_side_streams
 from vidsr.media.workdir import WorkDir, fingerprint
@@ -63,6 +63,7 @@ def configure(
             setattr(config.encode, key, value)
     if not 0 <= config.encode.crf <= 63:
         raise UsageError(f"--crf {config.encode.crf} is out of range (0-51 for x264/x265, 0-63 for AV1/VP9)")
+    encoder_preset(config.encode.codec, config.encode.preset)  # a name the encoder cannot take: fail now
     return config
 
 

@@ -25,6 +25,9 @@ __all__ = ["Remuxer", "choose_pix_fmt", "check_codec"]
 log = logging.getLogger("vidsr")
 
 _DEPTH_FALLBACK = {8: "yuv420p", 10: "yuv420p10le", 12: "yuv420p12le", 16: "yuv420p12le"}
+# SVT-AV1 takes presets 0 (slowest) to 13; the pipelines speak x264's names, so those map onto its scale
+_SVT_PRESETS = {"placebo": 2, "veryslow": 3, "slower": 4, "slow": 6, "medium": 8, "fast": 9, "faster": 10,
+                "veryfast": 11, "superfast": 12, "ultrafast": 13}
 _FULL_RANGE_ALIASES = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}
 
 
@@ -36,6 +39,16 @@ def check_codec(codec: str) -> av.Codec:
     if c.type != "video":
         raise UsageError(f"'{codec}' is a {c.type} encoder, not a video encoder")
     return c
+
+
+def encoder_preset(codec: str, preset: str) -> str:
+    """The preset as the encoder spells it: x264's names for SVT-AV1 become its numbers (medium -> 8)."""
+    if codec != "libsvtav1" or preset.lstrip("-").isdigit():
+        return preset
+    if preset not in _SVT_PRESETS:
+        raise UsageError(f"--preset {preset} means nothing to libsvtav1: give 0-13 (lower is slower and better) "
+                         f"or one of {', '.join(_SVT_PRESETS)}")
+    return str(_SVT_PRESETS[preset])
 
 
 def _depth(pix_fmt: str) -> int:
@@ -136,7 +149,7 @@ class Remuxer:
             cc.thread_count = self.encode.threads
         if self.encode.gop_seconds:
             cc.gop_size = max(1, round(float(self._rate()) * self.encode.gop_seconds))
-        options = {"crf": str(self.encode.crf), "preset": self.encode.preset}
+        options = {"crf": str(self.encode.crf), "preset": encoder_preset(self.encode.codec, self.encode.preset)}
         if self.encode.codec == "libx265":
             options["x265-params"] = ":".join(["log-level=error", *v.hdr_metadata.x265_params()])
         options.update(self.encode.options)

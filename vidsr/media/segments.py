@@ -193,7 +193,7 @@ def join_segments(parts: Sequence[Path], src: Path, dst: Path, info: MediaInfo, 
             out.metadata.update(clean_metadata(info.metadata))
             with av.open(str(parts[0])) as first:
                 template = first.streams.video[0]
-                video = out.add_stream_from_template(template)
+                video = out.add_stream_from_template(template, opaque=True)  # packets only: no codec needed
                 video.time_base = template.time_base
                 video.metadata.update(clean_metadata(dict(template.metadata)))
             if info.video.rotation:
