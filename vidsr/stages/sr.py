@@ -35,6 +35,9 @@ class SRParams:
     tile: int = 512
     tile_overlap: int = 16
     batch_frames: int = 4
+    # a batch also stops at this many input megapixels: a 4K frame goes alone (four 4K frames at x2 would
+    # hold 1.6 GB of float output at once; measured in bench/memory_4k.py)
+    batch_megapixels: float = 2.0
     max_tiles_per_call: int = 16
     token_cache: bool = False
     cache_threshold: float = 10.0
@@ -55,13 +58,19 @@ def frames_to_tensor(images: list[np.ndarray], device: torch.device, keep_uint8:
 
 
 def tensor_to_images(x_BCHW: torch.Tensor, dtype: np.dtype) -> list[np.ndarray]:
-    """The inverse of :func:`frames_to_tensor`, rounding to the source's bit depth."""
+    """The inverse of :func:`frames_to_tensor`, rounding to the source's bit depth.
+
+    ``x_BCHW`` is consumed (scaled and rounded in place): at 8K one float frame is 400 MB, and each
+    temporary copy of a batch would cost that again. 8-bit output is narrowed before the layout change."""
     if x_BCHW.dtype == torch.uint8 and dtype == np.uint8:
         return list(x_BCHW.permute(0, 2, 3, 1).contiguous().cpu().numpy())
     peak = 255.0 if dtype == np.uint8 else 65535.0
-    y = x_BCHW.float().mul(peak).round_().clamp_(0, peak).permute(0, 2, 3, 1).contiguous().cpu()
-    arr = y.to(torch.uint8).numpy() if dtype == np.uint8 else y.numpy().astype(np.uint16)
-    return list(arr)
+    with torch.inference_mode():  # the models' outputs are inference tensors: in-place only in this mode
+        y = x_BCHW if x_BCHW.dtype == torch.float32 else x_BCHW.float()
+        y.mul_(peak).round_().clamp_(0, peak)
+        if dtype == np.uint8:
+            return list(y.to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy())
+        return list(y.permute(0, 2, 3, 1).contiguous().cpu().numpy().astype(np.uint16))
 
 
 class SRStage:
@@ -95,6 +104,10 @@ class SRStage:
         images = tensor_to_images(y, batch[0].image.dtype)
         return [f.with_image(img, source_image=f.image) for f, img in zip(batch, images)]
 
+    def _batch_limit(self, frame: Frame) -> int:
+        by_pixels = int(self.params.batch_megapixels * 1e6 // max(frame.width * frame.height, 1))
+        return max(1, min(self.params.batch_frames, by_pixels))
+
     def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         batch: list[Frame] = []
         for frame in frames:
@@ -102,7 +115,7 @@ class SRStage:
                 yield from self._run(batch)
                 batch = []
             batch.append(frame)
-            if len(batch) >= self.params.batch_frames:
+            if len(batch) >= self._batch_limit(frame):
                 yield from self._run(batch)
                 batch = []
         if batch:
