@@ -15,7 +15,7 @@ from typing import Any
 from vidsr.config import PipelineConfig
 from vidsr.errors import CorruptInputError, InputError, UsageError
 from vidsr.media.output import check_paths
-from vidsr.media.probe import probe
+from vidsr.media.probe import MediaInfo, probe
 from vidsr.media.remux import check_codec
 from vidsr.pipeline import Enhancer, configure, enhance
 from vidsr.report import write_report
@@ -49,15 +49,18 @@ def expand_jobs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
     return [(f, out / f.name) for f in files]
 
 
-def check_jobs(jobs: list[tuple[Path, Path]], overwrite: bool) -> None:
-    """Every path checked and every input probed before any work; two inputs may not share an output."""
+def check_jobs(jobs: list[tuple[Path, Path]], overwrite: bool) -> list[MediaInfo]:
+    """Every path checked and every input probed before any work (the probes are returned, in order); two
+    inputs may not share an output."""
     seen: set[Path] = set()
+    infos = []
     for src, dst in jobs:
         check_paths(src, dst, overwrite)
         if dst.resolve() in seen:
             raise UsageError(f"two inputs would write the same output: {dst}")
         seen.add(dst.resolve())
-        probe(src)
+        infos.append(probe(src))
+    return infos
 
 
 def enhance_backlog(

@@ -18,10 +18,11 @@ from typing import Any
 
 import ray
 
+from vidsr.backlog import check_jobs
 from vidsr.config import PipelineConfig
 from vidsr.errors import CorruptInputError, Interrupted, UsageError
-from vidsr.media.output import atomic_output, check_paths
-from vidsr.media.probe import MediaInfo, probe
+from vidsr.media.output import atomic_output
+from vidsr.media.probe import MediaInfo
 from vidsr.media.remux import check_codec
 from vidsr.media.segments import Segment, join_segments, plan_segments, scan_chunks, segment_file_suffix
 from vidsr.media.streams import SidePlan, plan_side_streams
@@ -168,13 +169,8 @@ class _RunState:
 
 def _check(jobs: list[Job], config: PipelineConfig, overwrite: bool, warn: Callable[[str], None]) -> None:
     """Check every path and probe every input before any Ray work, so errors read as a local run's."""
-    seen: set[Path] = set()
-    for job in jobs:
-        check_paths(job.src, job.dst, overwrite)
-        if job.dst.resolve() in seen:
-            raise UsageError(f"two inputs would write the same output: {job.dst}")
-        seen.add(job.dst.resolve())
-        job.info = probe(job.src)
+    for job, info in zip(jobs, check_jobs([(j.src, j.dst) for j in jobs], overwrite)):
+        job.info = info
         job.side = plan_side_streams(job.src, job.info.video.index, job.dst.name, config.encode.audio_fallback_codec)
         for plan in job.side:
             if plan.action != "copy":

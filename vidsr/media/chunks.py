@@ -15,7 +15,7 @@ there without history (temporal smoothing skips one frame's blend).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,18 +76,15 @@ class ChunkWriter:
         info: MediaInfo,
         encode: EncodeConfig,
         first_index: int,
-        on_commit: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.workdir = workdir
         self.src = src
         self.info = info
         self.encode = encode
         self.first_index = first_index
-        self.on_commit = on_commit
         self.frames_written = 0
         self.restarts = 0
         self.output_size: tuple[int, int] | None = None
-        self.pix_fmt: str | None = None
         self.chunks = 0
 
     def __call__(self, frames: Iterator[Frame]) -> None:
@@ -105,10 +102,8 @@ class ChunkWriter:
             self.workdir.commit(index, tmp, record)
             self.frames_written += remuxer.frames_written
             self.restarts += remuxer.restarts
-            self.output_size, self.pix_fmt = remuxer.output_size, remuxer.pix_fmt
+            self.output_size = remuxer.output_size
             self.chunks += 1
-            if self.on_commit is not None:
-                self.on_commit(record)
 
 
 def resume_point(records: dict[int, dict[str, Any]]) -> tuple[int, int | None, bool]:
