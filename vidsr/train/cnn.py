@@ -30,6 +30,7 @@ from vidsr.data import eval_images, train_images
 from vidsr.degrade import degrade, preset, sample_params
 from vidsr.models.cnn import CNNConfig, CompactSR, save_weights
 from vidsr.train.evaluate import evaluate
+from vidsr.train.source_data import PoolSpec, SourcePool, evaluate_sources
 
 __all__ = ["make_batch", "make_conditioned_batch", "main"]
 
@@ -141,13 +142,29 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--channels", type=int, default=48)
     ap.add_argument("--blocks", type=int, default=6)
-    ap.add_argument("--init", type=Path, default=None, help="start from another checkpoint (e.g. x2 for x4)")
+    ap.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from a checkpoint (ckpt.pt of a run of yours: it is unpickled, so trust it) or a shipped "
+        ".safetensors file (safe)",
+    )
     ap.add_argument(
         "--train-degradation",
         default="sampled",
         choices=("sampled", "light", "medium", "heavy"),
         help="sampled: the random second-order sampler (shipped weights); a preset: that preset, fresh noise",
     )
+    ap.add_argument(
+        "--sources",
+        default="synthetic",
+        choices=("synthetic", "real"),
+        help="real: pairs made as real sources are (real scalers and encoders; vidsr.train.source_data), "
+        "from a pool refreshed while training; synthetic: the on-the-fly second-order chain",
+    )
+    ap.add_argument("--pool", type=int, default=3000, help="with --sources real: pool entries")
+    ap.add_argument("--refresh-every", type=int, default=200, help="with --sources real: steps between refreshes")
+    ap.add_argument("--refresh", type=float, default=0.1, help="with --sources real: share of the pool renewed")
     ap.add_argument("--cond", action="store_true", help="condition the net on degrade-analysis's vector")
     ap.add_argument("--region", type=int, default=128, help="with --cond: LQ side of each degraded region")
     ap.add_argument("--threads", type=int, default=1)
@@ -174,7 +191,12 @@ def main(argv: list[str] | None = None) -> None:
         step, elapsed = ck["step"], ck["elapsed"]
         _log(log, {"event": "resume", "step": step})
     elif args.init is not None:
-        src = torch.load(args.init, map_location="cpu", weights_only=False)["model"]
+        if args.init.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            src = {k: v.float() for k, v in load_file(str(args.init)).items()}
+        else:
+            src = torch.load(args.init, map_location="cpu", weights_only=True)["model"]
         own = model.state_dict()
         # everything but the scale-specific tail transfers
         model.load_state_dict({k: v for k, v in src.items() if k in own and own[k].shape == v.shape}, strict=False)
@@ -190,6 +212,10 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.time()
     images = [img for _, img in train_images(args.data, max_side=2560)]
     held_out = eval_images(args.data, max_side=512)
+    pool = None
+    if args.sources == "real":
+        pool = SourcePool(images, PoolSpec(args.scale, size=args.pool), args.seed)
+        pool.refresh(args.refresh, step // args.refresh_every)  # a resumed run continues from a fresh pool
     _log(
         log,
         {"event": "data", "train": len(images), "eval": len(held_out), "load_s": round(time.time() - t0, 1)},
@@ -202,7 +228,13 @@ def main(argv: list[str] | None = None) -> None:
 
     def run_eval() -> None:
         model.eval()
-        r = evaluate(lambda x: model(x, batch_degradations(x) if args.cond else None), held_out, args.scale)
+        sr = lambda x: model(x, batch_degradations(x) if args.cond else None)  # noqa: E731
+        if pool is not None:
+            r = evaluate_sources(sr, held_out, args.scale, ("clean", "x264-crf28", "camera"))
+            model.train()
+            _log(log, {"step": step, "eval_sources_gain_db": r})
+            return
+        r = evaluate(sr, held_out, args.scale)
         model.train()
         _log(log, {"step": step, "eval_medium": {k: round(float(v), 4) for k, v in r.items()}})
 
@@ -218,7 +250,12 @@ def main(argv: list[str] | None = None) -> None:
         lr = args.lr * 0.5 * (1 + math.cos(math.pi * progress()))
         for g in opt.param_groups:
             g["lr"] = lr
-        if args.cond:
+        if pool is not None:
+            if step and step % args.refresh_every == 0:
+                pool.refresh(args.refresh, step // args.refresh_every)
+            lq, hq, deg = pool.batch(args.batch, args.patch, step)
+            deg = deg if args.cond else None
+        elif args.cond:
             lq, hq, deg = make_conditioned_batch(
                 images, args.batch, args.patch, args.scale, args.seed, step, args.train_degradation, args.region
             )
