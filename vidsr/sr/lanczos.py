@@ -55,12 +55,17 @@ class Lanczos:
 
     @torch.inference_mode()
     def __call__(self, x_BCHW: torch.Tensor) -> torch.Tensor:
+        """Float in [0, 1] -> the same dtype. Half and bfloat16 run natively on CUDA only: a CPU's
+        reduced-precision convolutions are slower than float32 there, so it widens and narrows back."""
+        dtype = x_BCHW.dtype
+        if dtype != torch.float32 and not (x_BCHW.device.type == "cuda" and dtype in (torch.float16, torch.bfloat16)):
+            x_BCHW = x_BCHW.float()
         b, c, h, w = x_BCHW.shape
         x_NHW = x_BCHW.reshape(b * c, h, w)
         wide_NHW = self._upscale_last_axis(x_NHW)  # N x H x sW
         tall_NWH = self._upscale_last_axis(wide_NHW.transpose(1, 2).contiguous())  # N x sW x sH
         out = tall_NWH.transpose(1, 2).reshape(b, c, h * self.scale, w * self.scale)
-        return out.clamp_(0.0, 1.0)  # the negative lobes overshoot at edges
+        return out.clamp_(0.0, 1.0).to(dtype)  # the negative lobes overshoot at edges
 
 
 @register_model("lanczos", scales=(2, 4))

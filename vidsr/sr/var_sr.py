@@ -117,6 +117,9 @@ class VarSR:
 
     @torch.inference_mode()
     def __call__(self, x_BCHW: torch.Tensor) -> torch.Tensor:
+        """Float RGB in [0, 1] of any float dtype -> the same dtype (windows and the colour fix run in float)."""
+        dtype = x_BCHW.dtype
+        x_BCHW = x_BCHW.float()
         B = x_BCHW.shape[0]
         given = self.degradation
         self.degradation = None  # one call's frames only
@@ -135,7 +138,7 @@ class VarSR:
             out = self._cached(inner, x_BCHW, scenes)
         # the output's low frequencies follow the input's: no colour or brightness drift (on whole frames,
         # so tiles cannot disagree)
-        return wavelet_colour_fix(out, x_BCHW.float()) if self.colour_fix else out
+        return (wavelet_colour_fix(out, x_BCHW) if self.colour_fix else out).to(dtype)
 
     def _cached(self, inner: _Windows, x_BCHW: torch.Tensor, scenes: list[int] | None) -> torch.Tensor:
         """The windows of ``upscale_tiled``'s grid, frame by frame in order, through the token cache."""

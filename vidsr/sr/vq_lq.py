@@ -28,7 +28,8 @@ def load_shipped() -> tuple[VQVAE, LQEncoder]:
 
 
 class VQLQ:
-    """fp32 inference; one set of weights for x2 and x4 (the LQ encoder saw both during its fine-tune).
+    """fp32 inference whatever the input's float dtype (the output has the input's dtype); one set of
+    weights for x2 and x4 (the LQ encoder saw both during its fine-tune).
 
     Tiles are not exact: the coarse scales of the quantizer pool the whole (tile) latent, so a tile's
     tokens depend on the tile's extent; ``context`` covers the convolutions' reach, and the tiler's
@@ -48,7 +49,7 @@ class VQLQ:
     @torch.inference_mode()
     def __call__(self, x_BCHW: torch.Tensor) -> torch.Tensor:
         up = F.interpolate(x_BCHW.float(), scale_factor=self.scale, mode="bicubic", align_corners=False).clamp(0, 1)
-        return self.vq.latent_to_frame(self.lq.frame_to_latent(up), tuple(up.shape[-2:]))
+        return self.vq.latent_to_frame(self.lq.frame_to_latent(up), tuple(up.shape[-2:])).to(x_BCHW.dtype)
 
 
 @register_model("vq-lq", scales=(2, 4) if TOKENIZER_PATH.exists() and LQ_ENCODER_PATH.exists() else ())
