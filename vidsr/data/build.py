@@ -10,13 +10,23 @@ import fnmatch
 import hashlib
 import json
 import shutil
+import struct
 import subprocess
+import zlib
 from pathlib import Path
 from typing import Any
 
-from vidsr.data.sources import EVAL_DEBS, SKIMAGE_EXCLUDED, SKIMAGE_PHOTOS, TRAIN_DEBS, DebSource
+from vidsr.data.sources import (
+    EVAL_DEBS,
+    MORE_EVAL_DEBS,
+    MORE_TRAIN_DEBS,
+    SKIMAGE_EXCLUDED,
+    SKIMAGE_PHOTOS,
+    TRAIN_DEBS,
+    DebSource,
+)
 
-__all__ = ["build", "sha256_file", "copyright_licence", "skimage_data_dir"]
+__all__ = ["build", "sha256_file", "copyright_licence", "skimage_data_dir", "rcc_resources"]
 
 
 def sha256_file(path: Path) -> str:
@@ -92,6 +102,7 @@ def _fetch_deb(package: str, cache: Path) -> tuple[Path, str]:
     deb = found[-1]
     root = cache / "x" / deb.stem
     if not root.exists():
+        root.parent.mkdir(parents=True, exist_ok=True)  # dpkg -x does not create cache/x on a fresh machine
         tmp = root.with_suffix(".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         subprocess.run(["dpkg", "-x", str(deb), str(tmp)], check=True)
@@ -99,26 +110,77 @@ def _fetch_deb(package: str, cache: Path) -> tuple[Path, str]:
     return root, _deb_version(deb)
 
 
+def rcc_resources(blob: bytes) -> dict[str, bytes]:
+    """The files inside a Qt resource archive (``.rcc``, format 1 to 3): {path: bytes}, zlib/zstd undone."""
+    if blob[:4] != b"qres":
+        raise ValueError("not a Qt resource archive")
+    version, tree, data, names = struct.unpack(">IIII", blob[4:20])
+    node_size = 22 if version >= 2 else 14
+
+    def name_at(offset: int) -> str:
+        (n,) = struct.unpack(">H", blob[names + offset : names + offset + 2])
+        return blob[names + offset + 6 : names + offset + 6 + 2 * n].decode("utf-16-be")
+
+    files: dict[str, bytes] = {}
+    stack = [(0, "")]
+    while stack:
+        index, prefix = stack.pop()
+        node = tree + index * node_size
+        name_offset, flags = struct.unpack(">IH", blob[node : node + 6])
+        name = name_at(name_offset) if index else ""
+        if flags & 2:  # directory: child count, first child
+            count, first = struct.unpack(">II", blob[node + 6 : node + 14])
+            stack += [(c, f"{prefix}{name}/" if index else "") for c in range(first, first + count)]
+            continue
+        (offset,) = struct.unpack(">I", blob[node + 10 : node + 14])
+        (size,) = struct.unpack(">I", blob[data + offset : data + offset + 4])
+        raw = blob[data + offset + 4 : data + offset + 4 + size]
+        if flags & 1:  # zlib, after a 4-byte uncompressed length
+            raw = zlib.decompress(raw[4:])
+        elif flags & 4:  # zstd (format 3)
+            import zstandard
+
+            raw = zstandard.ZstdDecompressor().decompress(raw)
+        files[prefix + name] = raw
+    return files
+
+
+def _entry_name(src: DebSource, rel: str) -> str:
+    """``package__stem`` (``package__<wallpaper>`` for Plasma wallpapers, ``package__<rcc>-<stem>`` for resources);
+    the parent folder joins the stem where two files of one source share a stem."""
+    if src.rcc:
+        return f"{src.package}__{Path(src.rcc).stem}-{Path(rel).stem}"
+    if "wallpapers/" in rel:
+        return f"{src.package}__{rel.split('/')[-4]}"
+    stem = Path(rel).stem
+    if sum(Path(r).stem == stem for r in src.files) > 1:
+        stem = f"{Path(rel).parent.name}-{stem}"
+    return f"{src.package}__{stem}"
+
+
 def _deb_entries(src: DebSource, cache: Path, out: Path) -> list[dict[str, Any]]:
     root, version = _fetch_deb(src.package, cache)
     copyright_text = (root / "usr/share/doc" / src.package / "copyright").read_text(errors="replace")
+    resources = rcc_resources((root / src.rcc).read_bytes()) if src.rcc else {}
     entries = []
     for rel in src.files:
-        path = root / rel
-        name = f"{src.package}__{rel.split('/')[-4] if 'wallpapers/' in rel else Path(rel).stem}"
-        dest = out / src.split / (name + path.suffix.lower())
+        name = _entry_name(src, rel)
+        dest = out / src.split / (name + Path(rel).suffix.lower())
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, dest)
+        if src.rcc:
+            dest.write_bytes(resources[rel])
+        else:
+            shutil.copyfile(root / rel, dest)
         entries.append(
             {
                 "name": name,
                 "file": str(dest.relative_to(out)),
                 "source": f"debian:{src.package}",
                 "version": version,
-                "source_path": "/" + rel,
+                "source_path": f"/{src.rcc}:/{rel}" if src.rcc else "/" + rel,
                 "sha256": sha256_file(dest),
                 "size": dest.stat().st_size,
-                "licence": copyright_licence(copyright_text, rel),
+                "licence": src.licence or copyright_licence(copyright_text, rel),
                 "kind": "photograph",
                 "split": src.split,
             }
@@ -167,16 +229,21 @@ def build(out: Path, cache: Path | None = None, with_palapeli: bool = True, with
     out = Path(out)
     cache = Path(cache) if cache else out / "cache"
     entries: list[dict[str, Any]] = []
-    for src in TRAIN_DEBS if with_debian else ():
+    for src in TRAIN_DEBS + MORE_TRAIN_DEBS if with_debian else ():
         entries += _deb_entries(src, cache, out)
     if with_palapeli and with_debian:
         for src in EVAL_DEBS:
             entries += _deb_entries(src, cache, out)
+    for src in MORE_EVAL_DEBS if with_debian else ():
+        entries += _deb_entries(src, cache, out)
     entries += _skimage_entries(out)
     entries.sort(key=lambda e: (e["split"], e["name"]))
+    names = [e["name"] for e in entries]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate entry names: {sorted({n for n in names if names.count(n) > 1})}")
     manifest = {
-        "description": "vidsr real photographs: train = Debian wallpaper packages, eval = scikit-image "
-        "bundled photographs and palapeli-data (disjoint sources)",
+        "description": "vidsr real photographs: train = Debian wallpaper, educational and example packages, "
+        "eval = scikit-image bundled photographs and other Debian packages (disjoint sources)",
         "counts": {s: sum(e["split"] == s for e in entries) for s in ("train", "eval", "excluded")},
         "entries": entries,
     }

