@@ -209,3 +209,28 @@ def test_real_process_reports_one_line_and_exit_code(tmp_path: Path) -> None:
     res = run_subprocess("run", tmp_path / "missing.mp4", tmp_path / "o.mp4")
     assert res.returncode == EXIT_PROCESSING
     _one_line_error(res.stderr)
+
+
+def test_truncated_matroska_is_read_as_far_as_it_goes(cli, clip, tmp_path: Path) -> None:
+    """An interrupted recording: an 8 s clip with audio remuxed to Matroska and cut at 90% of its bytes (no
+    Cues, which Matroska writes last, so the file cannot seek). Probe and run read what is there."""
+    import av
+
+    src = clip("c.mp4", frames=200)
+    mkv = tmp_path / "whole.mkv"
+    with av.open(str(src)) as i, av.open(str(mkv), "w") as o:
+        out = {s.index: o.add_stream_from_template(s) for s in i.streams}
+        for p in i.demux():
+            if p.dts is not None:
+                p.stream = out[p.stream.index]
+                o.mux(p)
+    data = mkv.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) * 9 // 10])
+    res = cli("probe", str(cut), "--json")
+    assert res.code == 0, res.stderr
+    res = cli("run", str(cut), str(tmp_path / "o.mp4"), "--quiet", "--pipeline", "fast", "--model", "bicubic",
+              "--preset", "ultrafast", "--ignore-errors")
+    assert res.code == 0, res.stderr
+    with av.open(str(tmp_path / "o.mp4")) as o:
+        assert 150 < sum(1 for _ in o.decode(video=0)) < 200

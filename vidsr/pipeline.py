@@ -87,7 +87,7 @@ def _to_frame(item: Any, index: int, time_base: Fraction) -> tuple[Frame, Callab
         if t.dtype.is_floating_point:  # 3 x H x W in [0, 1]
             if t.ndim != 3 or t.shape[0] != 3:
                 raise UsageError(f"a float tensor frame must be 3 x H x W, got {tuple(t.shape)}")
-            arr = (t.clamp(0, 1) * 65535).round().permute(1, 2, 0).numpy().astype(np.uint16)
+            arr = (t.float().clamp(0, 1) * 65535).round().permute(1, 2, 0).numpy().astype(np.uint16)
 
             def back(f: Frame, like: torch.Tensor = image) -> Any:
                 out = torch.from_numpy(f.image.astype(np.float32) / 65535).permute(2, 0, 1)

@@ -132,11 +132,15 @@ def _bit_depth(pix_fmt: str) -> int:
 
 
 def _scan_video_packets(container: av.container.InputContainer, stream: av.VideoStream) -> tuple[int, bool]:
-    """Count video packets and tell whether their durations vary (variable frame rate)."""
+    """Count video packets and tell whether their durations vary (variable frame rate); a read error (a
+    truncated or damaged file) ends the count there, as it ends decoding."""
     pts: list[int] = []
-    for packet in container.demux(stream):
-        if packet.size and packet.pts is not None:
-            pts.append(packet.pts)
+    try:
+        for packet in container.demux(stream):
+            if packet.size and packet.pts is not None:
+                pts.append(packet.pts)
+    except av.FFmpegError:
+        pass
     count = len(pts)
     pts.sort()
     deltas = {b - a for a, b in zip(pts, pts[1:])}
@@ -165,8 +169,9 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
         if first is None:
             raise InputError(f"no decodable video frame in {path} (truncated or damaged file?)")
         rotation = int(first.rotation or 0)
-        container.seek(0)
-        frames, vfr = _scan_video_packets(container, vs)
+        # a fresh read instead of seek(0): a Matroska file cut short (no Cues) refuses to seek with EPERM
+        with open_input(path) as again:
+            frames, vfr = _scan_video_packets(again, again.streams.video[0])
         frames = max(frames, vs.frames or 0)  # the index counts frames a truncated file lost
         pix_fmt = cc.pix_fmt or first.format.name
         trc = first.color_trc if first.color_trc not in (None, 2) else cc.color_trc
