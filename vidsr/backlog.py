@@ -14,20 +14,22 @@ from typing import Any
 
 from vidsr.config import PipelineConfig
 from vidsr.errors import CorruptInputError, InputError, UsageError
+from vidsr.media.containers import SCAN_SUFFIXES, backlog_name
 from vidsr.media.output import check_paths
 from vidsr.media.probe import MediaInfo, probe
 from vidsr.media.remux import check_codec
-from vidsr.pipeline import Enhancer, configure, enhance
+from vidsr.pipeline import Enhancer, configure, enhance, for_output
+from vidsr.progress import ProgressSpec
 from vidsr.report import write_report
 
 __all__ = ["VIDEO_SUFFIXES", "expand_jobs", "check_jobs", "enhance_backlog"]
 
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".m4v", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mxf", ".flv", ".wmv"}
+VIDEO_SUFFIXES = SCAN_SUFFIXES  # what a folder scan picks up: every container a single run reads
 
 
-def expand_jobs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
+def expand_jobs(inputs: list[str], output: str, fmt: str | None = None) -> list[tuple[Path, Path]]:
     """One file and one output name: one job. Several files or a folder: OUTPUT is a folder and each
-    output keeps its input's name."""
+    output is named as its input, in a container vidsr writes well (``fmt``, e.g. ``mkv``, chooses it)."""
     paths = [Path(p) for p in inputs]
     out = Path(output)
     if len(paths) == 1 and not paths[0].is_dir():
@@ -46,7 +48,7 @@ def expand_jobs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
             files += found
         else:
             files.append(p)
-    return [(f, out / f.name) for f in files]
+    return [(f, backlog_name(f, out, fmt)) for f in files]
 
 
 def check_jobs(jobs: list[tuple[Path, Path]], overwrite: bool) -> list[MediaInfo]:
@@ -69,7 +71,7 @@ def enhance_backlog(
     pipeline: str | PipelineConfig = "default",
     overwrite: bool = False,
     ignore_errors: bool = False,
-    progress: bool | None = False,
+    progress: ProgressSpec = False,
     report_path: str | Path | None = None,
     warn: Callable[[str], None] | None = None,
     done: Callable[[dict[str, Any]], None] | None = None,
@@ -82,12 +84,15 @@ def enhance_backlog(
     """
     config = configure(pipeline, **overrides)
     check_codec(config.encode.codec)
+    codec = overrides.get("codec")
+    for _, dst in jobs:  # every output's container takes its encoder, or the backlog stops before any work
+        for_output(config, dst, codec_chosen=codec is not None)
     check_jobs(jobs, overwrite)
     held = Enhancer(config)
     reports = []
     for src, dst in jobs:
-        report = enhance(src, dst, enhancer=held, overwrite=overwrite, ignore_errors=True, progress=progress,
-                         warn=warn)
+        report = enhance(src, dst, enhancer=held, codec=codec, overwrite=overwrite, ignore_errors=True,
+                         progress=progress, warn=warn)
         reports.append(report)
         if done is not None:
             done(report)

@@ -20,7 +20,8 @@ from vidsr import __version__
 from vidsr.device import DEVICE_CHOICES
 from vidsr.errors import EXIT_INTERRUPTED, EXIT_PROCESSING, EXIT_USAGE, Interrupted, VidsrError
 from vidsr.graph import clear_interrupt, request_interrupt
-from workers.cli import add_ray_option, add_submit_parser, run_command, submit_command
+from vidsr.progress import PROGRESS_MODES, ProgressOptions
+from workers.cli import add_ray_option, add_submit_parser, ray_compat_argv, run_command, submit_command
 
 __all__ = ["main", "build_parser"]
 
@@ -70,14 +71,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=DEVICE_CHOICES, default=None,
                      help="where the model runs: auto picks CUDA when present (default: the pipeline's, auto)")
     run.add_argument("--codec", default=None, metavar="ENCODER",
-                     help="video encoder: libx264 (default), libx265, libsvtav1, libvpx-vp9, ...")
+                     help="video encoder: libx264, libx265, libsvtav1, libvpx-vp9, ... (default: the container's, "
+                     "as ffmpeg picks it: libx264 for .mp4/.mkv/.mov, libvpx-vp9 for .webm)")
     run.add_argument("--crf", type=int, default=None, help="encoder constant rate factor, lower is better (default 18)")
     run.add_argument("--preset", default=None,
                      help="encoder speed preset, e.g. veryfast, medium, slow (default: the pipeline's, medium)")
+    run.add_argument("--format", default=None, metavar="EXT",
+                     help="container of a backlog's outputs, e.g. mkv, mp4, webm (default: the input's own where "
+                     "vidsr writes it well, else mkv); a single OUTPUT's extension picks its container")
     run.add_argument("--pix-fmt", default=None, metavar="FMT",
                      help="output pixel format (default: the source's, so 10-bit stays 10-bit)")
     run.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    run.add_argument("--quiet", action="store_true", help="no progress bar and no summary line (warnings still print)")
+    run.add_argument("--quiet", action="store_true", help="no progress and no summary line (warnings still print)")
+    run.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
+                     help="auto: a bar on a terminal, else a plain line on stderr every --stats-period seconds "
+                     "(frames, fps, ETA); json: JSON lines on stdout for programs; none: nothing (default auto)")
+    run.add_argument("--stats-period", type=float, default=None, metavar="S",
+                     help="seconds between progress lines or JSON records (default 10 for lines, 1 for json)")
     run.add_argument("--report", metavar="PATH", default=None,
                      help="write a JSON report: frames, per-stage time and fps, scenes, cache hits, versions")
     run.add_argument("--ignore-errors", action="store_true",
@@ -129,9 +139,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from vidsr.backlog import expand_jobs
     from vidsr.pipeline import enhance
 
-    if args.ray is not None:
+    if args.format is not None:
+        _check_format(args)
+    if args.ray or args.ray_address is not None:
         return run_command(args, _warn)
-    jobs = expand_jobs(args.input, args.output)
+    jobs = expand_jobs(args.input, args.output, args.format)
     if len(jobs) > 1 or Path(args.input[0]).is_dir():
         return _run_backlog(args, jobs)
 
@@ -148,13 +160,38 @@ def _cmd_run(args: argparse.Namespace) -> int:
         pix_fmt=args.pix_fmt,
         overwrite=args.overwrite,
         ignore_errors=args.ignore_errors,
-        progress=None if not args.quiet else False,
+        progress=_progress(args),
         report_path=args.report,
         warn=_warn,
     )
     if not args.quiet:
         _summary(report)
     return 0
+
+
+def _progress(args: argparse.Namespace) -> ProgressOptions | bool:
+    """--quiet silences the automatic forms; a --progress the user named is kept."""
+    if args.quiet and args.progress == "auto":
+        return False
+    return ProgressOptions(args.progress, args.stats_period)
+
+
+def _check_format(args: argparse.Namespace) -> None:
+    """``--format`` names a container vidsr can write, and agrees with a single OUTPUT's own extension."""
+    from vidsr.errors import UsageError
+    from vidsr.media.containers import muxer_name
+
+    fmt = args.format.lower().lstrip(".")
+    try:
+        muxer_name(f"x.{fmt}")
+    except UsageError:
+        raise UsageError(f"--format {args.format}: no container FFmpeg writes has that extension (try mkv, mp4, "
+                         "mov, webm)") from None
+    args.format = fmt
+    out = Path(args.output)
+    if len(args.input) == 1 and not Path(args.input[0]).is_dir() and out.suffix.lower() != f".{fmt}":
+        raise UsageError(f"--format {fmt} is for a backlog's outputs; a single output's extension picks its "
+                         f"container (name it {out.stem}.{fmt})")
 
 
 def _summary(report: dict[str, Any]) -> None:
@@ -170,7 +207,7 @@ def _run_backlog(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> int
     enhance_backlog(
         jobs, pipeline=args.pipeline, scale=args.scale, model=args.model, device=args.device, codec=args.codec,
         crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt, overwrite=args.overwrite,
-        ignore_errors=args.ignore_errors, progress=None if not args.quiet else False, report_path=args.report,
+        ignore_errors=args.ignore_errors, progress=_progress(args), report_path=args.report,
         warn=_warn, done=None if args.quiet else _summary,
     )
     return 0
@@ -217,7 +254,7 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(ray_compat_argv(list(sys.argv[1:] if argv is None else argv)))
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -6,6 +6,7 @@ The CLI is a thin layer over these two; both raise the typed errors of :mod:`vid
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +23,7 @@ from vidsr.errors import CorruptInputError, ProcessingError, UsageError
 from vidsr.frame import Frame
 from vidsr.graph import Graph
 from vidsr.media.chunks import ChunkWriter, resume_point
+from vidsr.media.containers import encoder_for, speed_options
 from vidsr.media.demux import Demuxer
 from vidsr.media.output import atomic_output, check_paths
 from vidsr.media.probe import MediaInfo, probe
@@ -29,12 +31,12 @@ from vidsr.media.remux import Remuxer, check_codec, choose_pix_fmt, encoder_pres
 from vidsr.media.segments import join_segments, segment_file_suffix
 from vidsr.media.streams import SidePlan, plan_side_streams
 from vidsr.media.workdir import WorkDir, fingerprint
-from vidsr.progress import Progress
+from vidsr.progress import Progress, ProgressSpec
 from vidsr.report import versions, write_report
 from vidsr.stages import Stage, build_stage
 from vidsr.stages.sr import SRStage
 
-__all__ = ["configure", "Enhancer", "enhance"]
+__all__ = ["configure", "for_output", "Enhancer", "enhance"]
 
 log = logging.getLogger("vidsr")
 
@@ -65,6 +67,19 @@ def configure(
         raise UsageError(f"--crf {config.encode.crf} is out of range (0-51 for x264/x265, 0-63 for AV1/VP9)")
     encoder_preset(config.encode.codec, config.encode.preset)  # a name the encoder cannot take: fail now
     return config
+
+
+def for_output(config: PipelineConfig, dst: str | Path, codec_chosen: bool) -> PipelineConfig:
+    """``config`` with the encoder ``dst``'s container takes: the pipeline's where it fits (libx264 into MP4,
+    MKV, MOV), the container's default where not (VP9 into WebM), as ffmpeg does without ``-c:v``; a ``--codec``
+    the container cannot hold (``codec_chosen``) is a UsageError before any work."""
+    codec = encoder_for(dst, config.encode.codec, chosen=codec_chosen)
+    speed = speed_options(codec, config.encode.preset)  # libvpx's default speed takes minutes
+    if codec == config.encode.codec and speed.items() <= config.encode.options.items():
+        return config
+    encode = dataclasses.replace(config.encode, codec=codec, options={**speed, **config.encode.options})
+    encoder_preset(codec, encode.preset)
+    return dataclasses.replace(config, encode=encode)
 
 
 def build_stages(config: PipelineConfig) -> list[Stage]:
@@ -172,7 +187,7 @@ def enhance(
     pix_fmt: str | None = None,
     overwrite: bool = False,
     ignore_errors: bool = False,
-    progress: bool | None = False,
+    progress: ProgressSpec = False,
     report_path: str | Path | None = None,
     warn: Callable[[str], None] | None = None,
     enhancer: Enhancer | None = None,
@@ -181,6 +196,9 @@ def enhance(
 
     Nothing is written under ``dst`` until the output is complete; audio and subtitles are copied;
     timestamps, bit depth, colour tags and rotation are kept. Raises :class:`~vidsr.errors.VidsrError`.
+    ``progress``: False (silent), None (a bar on a terminal, plain lines elsewhere), ``"json"`` (JSON lines on
+    stdout), or a callable given ``{"output", "frames", "total", "percent", "fps", "elapsed_s", "eta_s", "done"}``
+    after every frame and once more with ``done: True``.
     """
     t_start = time.perf_counter()
     warn = warn or log.warning
@@ -191,7 +209,7 @@ def enhance(
                            preset=preset, pix_fmt=pix_fmt)
         check_codec(config.encode.codec)
         enhancer = Enhancer(config)
-    config = enhancer.config
+    config = for_output(enhancer.config, dst, codec_chosen=codec is not None)
     info = probe(src)
     plans = plan_side_streams(src, info.video.index, dst.name, config.encode.audio_fallback_codec)
     for plan in plans:
@@ -200,11 +218,11 @@ def enhance(
     if info.video.hdr_metadata.x265_params() and config.encode.codec != "libx265":
         warn(f"HDR10 mastering-display/light-level metadata cannot be written by {config.encode.codec}; the "
              "PQ/BT.2020 tags are kept, use --codec libx265 to keep the metadata too")
-    bar = Progress(info.video.frames, enabled=progress)
+    bar = Progress(info.video.frames, enabled=progress, name=str(dst))
     if config.encode.chunk_seconds > 0 and (info.duration_s or 0.0) > config.encode.chunk_seconds:
-        out = _write_chunked(src, dst, info, enhancer, plans, bar, warn)
+        out = _write_chunked(src, dst, info, enhancer, config, plans, bar, warn)
     else:
-        out = _write_whole(src, dst, info, enhancer, plans, bar)
+        out = _write_whole(src, dst, info, enhancer, config, plans, bar)
     demuxer, graph = out.demuxer, out.graph
     wall = time.perf_counter() - t_start
     report: dict[str, Any] = {
@@ -257,10 +275,9 @@ class _Written:
     chunks: dict[str, Any] | None = None  # a chunked run: chunks written, resumed, frames resumed
 
 
-def _write_whole(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, plans: list[SidePlan],
-                 bar: Progress) -> _Written:
+def _write_whole(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, config: PipelineConfig,
+                 plans: list[SidePlan], bar: Progress) -> _Written:
     """The output in one piece: encoded into a temporary file beside ``dst``, renamed when complete."""
-    config = enhancer.config
     demuxer = Demuxer(src, info, config.decode)
     remuxer = Remuxer(dst, src, info, config.encode, plans, name=str(dst))
     graph = Graph(source=demuxer, stages=enhancer.fresh_stages(), queue_size=config.queue_size)
@@ -274,11 +291,10 @@ def _write_whole(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, plan
     return _Written(demuxer, graph, remuxer.frames_written, remuxer.output_size, remuxer.restarts)
 
 
-def _write_chunked(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, plans: list[SidePlan],
-                   bar: Progress, warn: Callable[[str], None]) -> _Written:
+def _write_chunked(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, config: PipelineConfig,
+                   plans: list[SidePlan], bar: Progress, warn: Callable[[str], None]) -> _Written:
     """The output as chunks kept in the work directory (a stopped run resumes after its last finished one),
     joined with the source's other streams into a temporary file beside ``dst``, renamed when complete."""
-    config = enhancer.config
     suffix = segment_file_suffix(dst)
     workdir = WorkDir(dst, suffix)
     records = workdir.open(WorkDir.plan_key(fingerprint(src), config, {"chunk_seconds": config.encode.chunk_seconds},
@@ -287,7 +303,7 @@ def _write_chunked(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, pl
     resumed_frames = sum(records[i]["frames"] for i in range(done))
     if done:
         warn(f"resuming {dst.name}: {done} finished chunks ({resumed_frames} frames) kept from an earlier run")
-    bar.update(resumed_frames)
+    bar.resumed(resumed_frames)
     demuxer = Demuxer(src, info, config.decode, start_pts)
     writer = ChunkWriter(workdir, src, info, config.encode, done)
     graph = Graph(source=demuxer, stages=enhancer.fresh_stages(), queue_size=config.queue_size)

@@ -1,0 +1,64 @@
+"""Each output container gets an encoder it holds, as ffmpeg picks one without -c:v; a pair that cannot work is
+refused before any work; a backlog writes every output in a container vidsr writes well."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import pytest
+
+from vidsr.backlog import expand_jobs
+
+
+def _video(path: Path) -> tuple[str, int]:
+    with av.open(str(path)) as c:
+        return c.streams.video[0].codec_context.name, sum(1 for _ in c.decode(video=0))
+
+
+@pytest.mark.parametrize(("ext", "codec"), [(".mp4", "h264"), (".mkv", "h264"), (".mov", "h264"),
+                                            (".webm", "vp9"), (".ts", "h264"), (".ogv", "vp8")])
+def test_each_container_gets_its_default_encoder(cli, clip, tmp_path: Path, ext: str, codec: str) -> None:
+    """No --codec: a real encode into each container, every frame decodable, with ffmpeg's choice of codec
+    (H.264 where it fits, VP9 for WebM; VP8 for Ogg, libtheora being absent from PyAV's FFmpeg)."""
+    src = clip("in.mkv", frames=6, audio="libopus")
+    out = tmp_path / f"out{ext}"
+    res = cli("run", src, out, "--pipeline", "fast", "--preset", "ultrafast", "--quiet")
+    assert res.code == 0, res.stderr
+    assert _video(out) == (codec, 6)
+
+
+def test_a_codec_the_container_cannot_hold_is_refused_up_front(cli, clip, tmp_path: Path) -> None:
+    """`--codec libx264 out.webm` used to fail in remux after the model ran: now one line, exit 2, no file."""
+    src = clip("in.mp4", frames=4)
+    res = cli("run", src, tmp_path / "out.webm", "--codec", "libx264")
+    assert res.code == 2
+    assert res.stderr.strip().splitlines() == [
+        "vidsr: error: .webm output cannot hold libx264 video (use --codec libvpx-vp9, or another container "
+        "such as .mkv)"]
+    assert list(tmp_path.iterdir()) == [src]
+
+
+def test_a_backlog_keeps_a_container_it_can_write(tmp_path: Path) -> None:
+    """The folder scan takes every container a single run reads; outputs keep the input's extension where vidsr
+    writes that container well, else become .mkv; --format names them all."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    out.mkdir()
+    names = ["a.mp4", "b.webm", "c.mpg", "d.mpeg", "e.ogv", "f.3gp", "g.vob", "h.ts", "i.avi", "notes.txt"]
+    for name in names:
+        (folder / name).write_bytes(b"")
+    jobs = expand_jobs([str(folder)], str(out))
+    assert [(s.name, d.name) for s, d in jobs] == [
+        ("a.mp4", "a.mp4"), ("b.webm", "b.webm"), ("c.mpg", "c.mkv"), ("d.mpeg", "d.mkv"), ("e.ogv", "e.mkv"),
+        ("f.3gp", "f.mkv"), ("g.vob", "g.mkv"), ("h.ts", "h.ts"), ("i.avi", "i.mkv")]
+    assert {d.name for _, d in expand_jobs([str(folder)], str(out), "mp4")} == {f"{n[0]}.mp4" for n in names[:-1]}
+
+
+def test_format_is_checked(cli, clip, tmp_path: Path) -> None:
+    src = clip("in.mp4", frames=2)
+    unknown = cli("run", src, tmp_path / "o.mp4", "--format", "nope")
+    assert unknown.code == 2 and "--format nope" in unknown.stderr
+    single = cli("run", src, tmp_path / "o.mp4", "--format", "mkv")
+    assert single.code == 2 and "name it o.mkv" in single.stderr
+    assert not (tmp_path / "o.mp4").exists()
