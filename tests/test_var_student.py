@@ -299,3 +299,19 @@ def test_one_step_output_equals_the_stored_reference() -> None:
 
 if __name__ == "__main__":
     write_reference()
+
+
+def test_the_nearest_code_prior_stays_fp32_under_bf16_autocast() -> None:
+    """beta (about 148 when trained) scales the prior's matrix product: in bf16 its rounding flips near
+    ties between codes, so it runs in fp32 whatever autocast says (CUDA serves ``var`` under bf16; CPU
+    autocast exercises the same rule here)."""
+    teacher, _ = _pair()
+    torch.manual_seed(1)
+    C = teacher.cfg.code_dim
+    lq_hat, inp = torch.randn(2, C, 8, 8), torch.randn(2, C, 4, 4)
+    ref = teacher.prior_logits(1, lq_hat, inp)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = teacher.prior_logits(1, lq_hat, inp)
+        got_bf16_inputs = teacher.prior_logits(1, lq_hat.bfloat16(), inp.bfloat16())
+    assert got.dtype == torch.float32 and torch.equal(got, ref)
+    assert got_bf16_inputs.dtype == torch.float32

@@ -203,12 +203,15 @@ class VARTeacher(nn.Module):
         """
         hw = tuple(input_BChw.shape[-2:]) if input_BChw is not None else None
         assert hw is not None
-        d_BChw = F.interpolate(lq_hat_BChw, size=hw, mode="area")
-        if k > 0:
-            d_BChw = d_BChw - input_BChw
-        d_BlC = d_BChw.flatten(2).transpose(1, 2)
-        e_VC = self.codebook_VC
-        return self.prior_log_beta[k].exp() * (2 * d_BlC @ e_VC.T - e_VC.square().sum(1))
+        # fp32 even under autocast: beta_k (about 148) scales the product, so bf16's rounding of it would
+        # flip near ties between codes; it is about 1% of the FLOPs
+        with torch.autocast(device_type=lq_hat_BChw.device.type, enabled=False):
+            d_BChw = F.interpolate(lq_hat_BChw.float(), size=hw, mode="area")
+            if k > 0:
+                d_BChw = d_BChw - input_BChw.float()
+            d_BlC = d_BChw.flatten(2).transpose(1, 2)
+            e_VC = self.codebook_VC.float()
+            return self.prior_log_beta[k].float().exp() * (2 * d_BlC @ e_VC.T - e_VC.square().sum(1))
 
     # ----- teacher-forced forward (training) -----
     def forward(
