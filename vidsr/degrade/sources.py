@@ -51,13 +51,14 @@ class _Codec:
     crf_range: tuple[int, int]  # everyday range, nearly lossless to heavy
     train_presets: tuple[str, ...]
     eval_preset: str
+    min_side: int = 16  # smaller frames are edge-padded to this (below 64 SVT-AV1 aborts, x265 corrupts the heap)
 
 
 CODECS = {
     "libx264": _Codec("h264", (10, 34), ("veryfast", "faster", "medium"), "medium"),
-    "libx265": _Codec("hevc", (12, 36), ("ultrafast", "veryfast", "fast"), "medium"),
+    "libx265": _Codec("hevc", (12, 36), ("ultrafast", "veryfast", "fast"), "medium", min_side=64),
     "libvpx-vp9": _Codec("vp9", (15, 55), ("5", "6"), "4"),
-    "libsvtav1": _Codec("libdav1d", (15, 55), ("10", "12"), "8"),
+    "libsvtav1": _Codec("libdav1d", (15, 55), ("10", "12"), "8", min_side=64),
 }
 
 
@@ -191,10 +192,13 @@ def make_source(hq_THWC: np.ndarray, p: SourceParams) -> np.ndarray:
     if p.noise_sigma > 0:
         rng = np.random.default_rng(p.seed)
         lq = np.clip(lq + rng.normal(0.0, p.noise_sigma, lq.shape), 0, 255).round().astype(np.uint8)
+    if p.codec is not None:
+        m = CODECS[p.codec].min_side
+        lq = np.pad(lq, ((0, 0), (0, max(m - h, 0)), (0, max(m - w, 0)), (0, 0)), mode="edge")
     yuv = [av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24").reformat(format="yuv420p") for f in lq]
     if p.codec is None:
         return np.stack([f.to_ndarray(format="rgb24") for f in yuv])
-    return np.stack(_encode_decode(yuv, p))
+    return np.ascontiguousarray(np.stack(_encode_decode(yuv, p))[:, :h, :w])
 
 
 def pan_clip(img_HWC: np.ndarray, size_hw: tuple[int, int], frames: int, rng: np.random.Generator,
