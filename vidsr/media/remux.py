@@ -119,6 +119,8 @@ class Remuxer:
     def _video_stream(self, out: av.container.OutputContainer, first: Frame) -> av.VideoStream:
         v = self.info.video
         stream = out.add_stream(self.encode.codec, rate=self._rate())
+        if stream.codec_context.codec.canonical_name == "hevc" and out.format.name in ("mp4", "mov"):
+            stream.codec_tag = "hvc1"  # what Apple players need (FFmpeg's default hev1 will not play there)
         stream.width, stream.height = first.width, first.height
         stream.pix_fmt = self.pix_fmt
         stream.time_base = v.time_base  # the source's clock, so pts are written unchanged

@@ -195,6 +195,8 @@ def join_segments(parts: Sequence[Path], src: Path, dst: Path, info: MediaInfo, 
                 template = first.streams.video[0]
                 video = out.add_stream_from_template(template, opaque=True)  # packets only: no codec needed
                 video.time_base = template.time_base
+                if template.codec_tag == "hvc1":
+                    video.codec_tag = "hvc1"  # the template drops the tag, and MP4 would write hev1 (see remux)
                 video.metadata.update(clean_metadata(dict(template.metadata)))
             if info.video.rotation:
                 video.set_display_rotation(info.video.rotation)
