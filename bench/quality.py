@@ -15,6 +15,7 @@ and ``crops_x4.png`` (side-by-side crops: LQ, bicubic, each model, HQ) to ``--ou
 
     python bench/quality.py            # the full run (a few minutes on 2 CPU cores)
     python bench/quality.py --quick    # 3 photographs, smaller, shorter clips: about a minute
+    python bench/quality.py --real     # the real-source suite instead (bench/real_sources.py; --real --quick)
 """
 
 from __future__ import annotations
@@ -223,7 +224,14 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    if "--real" in sys.argv[1:]:  # the real-source suite (issue 17): real scalers and encoders, peers, footage
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import real_sources
+
+        real_sources.main([a for a in sys.argv[1:] if a != "--real"], prog="python bench/quality.py --real")
+        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--real", action="store_true", help="run the real-source suite (bench/real_sources.py) instead")
     ap.add_argument("--quick", action="store_true", help="3 photographs at 256 px, 6-frame clips")
     ap.add_argument("--models", help="comma-separated model names (default: every registered model)")
     ap.add_argument("--scales", default="2,4")
