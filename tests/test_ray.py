@@ -301,3 +301,35 @@ def test_a_killed_actors_scratch_is_swept_by_the_next_actor(local_ray, clip, tmp
                 for f in folder.iterdir():
                     f.unlink()
                 folder.rmdir()
+
+
+def test_the_resume_key_records_the_device_and_model_the_cluster_resolves() -> None:
+    """``auto`` in the key let a resumed run mix CPU ``cnn`` and GPU ``var`` segments in one output: the
+    driver resolves both for the cluster as it is and every actor (and the key) gets the resolved names."""
+    from vidsr.media.workdir import WorkDir
+    from workers.executor import resolve_sr
+
+    config = configure("default", scale=2, model="auto", device="auto")
+    on_cpus = resolve_sr(config, {"CPU": 8.0}, RayConfig())
+    on_gpus = resolve_sr(config, {"CPU": 8.0, "GPU": 2.0}, RayConfig())
+    assert {k: on_cpus.stage("sr").params[k] for k in ("device", "model")} == {"device": "cpu", "model": "cnn"}
+    assert on_gpus.stage("sr").params["device"] == "cuda" and on_gpus.stage("sr").params["model"] != "auto"
+    assert config.stage("sr").params["device"] == "auto"  # the caller's config is left as it was
+    keys = {WorkDir.plan_key("f", c, [(0, 10, 0, 0)], ".mkv") for c in (config, on_cpus, on_gpus)}
+    assert len(keys) == 3
+
+
+def test_a_cpu_pool_grows_gpu_actors_when_gpu_nodes_join(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pool sized at start on a CPU-only cluster (usual right after ``ray up``) checks between segments
+    for GPUs that joined; each new GPU gets an actor running the job's model on CUDA with several CPUs."""
+    from workers import executor
+
+    gpus = {"n": 0.0}
+    monkeypatch.setattr(executor.ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": gpus["n"]})
+    monkeypatch.setattr(executor.ray, "nodes", lambda: [])
+    monkeypatch.setattr(executor.ray, "put", lambda obj: obj)
+    config = configure("default", scale=2, model="cnn", device="cpu")
+    grow = executor._gpu_growth(config, RayConfig(), executor._RunState(t_start=0.0))
+    assert grow() == []
+    gpus["n"] = 2.0
+    assert len(grow()) == 2 and grow() == []  # two GPUs: two actors, once

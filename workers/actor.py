@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import ray
 import torch
 
@@ -47,6 +48,7 @@ from vidsr.media.remux import Remuxer
 from vidsr.media.segments import Segment
 from vidsr.pipeline import Enhancer
 from vidsr.stages import stage_params
+from vidsr.stages.sr import SRStage
 from workers.inputs import fingerprint, materialize
 
 __all__ = ["SegmentTask", "SegmentResult", "SegmentWorker", "PROGRESS_EVERY_S", "SCRATCH_PREFIX"]
@@ -120,6 +122,7 @@ class SegmentWorker:
         # An explicit encode.threads is kept: x264's output depends on its thread count, so a pipeline that
         # sets it encodes each segment as a local run with the same setting would (see the module doc)
         torch.set_num_threads(max(1, cpus))
+        cv2.setNumThreads(max(1, cpus))  # OpenCV (analysis, flow) would take every core of the node per actor
         config = copy.deepcopy(config)
         config.decode.threads = config.decode.threads or cpus
         config.encode.threads = config.encode.threads or cpus
@@ -134,9 +137,10 @@ class SegmentWorker:
     def ready(self) -> dict[str, Any]:
         """Returns once ``__init__`` (the model load) is done: the driver hands out work only after this."""
         sr = self.enhancer.config.stage("sr")
+        stage = next((st for st in self.enhancer.stages if isinstance(st, SRStage)), None) if sr else None
         return {"actor": self.name, "node": self.node, "pid": os.getpid(), "threads": torch.get_num_threads(),
                 "encode_threads": self.enhancer.config.encode.threads,
-                "device": sr.params.get("device") if sr else None,
+                "device": str(stage.device) if stage else None, "model": stage.model.name if stage else None,
                 "gpus": ray.get_runtime_context().get_accelerator_ids().get("GPU", [])}
 
     def process(self, task: SegmentTask) -> Iterator[int | SegmentResult]:

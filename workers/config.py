@@ -33,6 +33,9 @@ class RayConfig:
     actors: int = 0
     cpus_per_actor: int = 0  # 0: 1 on CPU-only clusters, the node's CPUs divided among its GPUs on GPU ones
     gpus_per_actor: float = 1.0
+    # a GPU actor's CPUs while no GPU node is up to measure (an autoscaler starts it for the actors asked for)
+    gpu_actor_cpus: int = 4
+    grow_into_gpus: bool = True  # a pool that started on CPUs adds GPU actors when GPU nodes join
     scene_scan: bool = True  # with a degrade-analysis stage: find scene cuts first (a decode pass), cut there
     max_retries: int = 2  # attempts after the first, per segment, when its actor or node dies
     ship_input: str = "auto"

@@ -7,6 +7,7 @@ to disk, so the driver's memory does not grow with the video's length or the num
 
 from __future__ import annotations
 
+import copy
 import logging
 import signal
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
+import torch
 
 from vidsr.backlog import check_jobs
 from vidsr.config import PipelineConfig
@@ -30,6 +32,7 @@ from vidsr.media.workdir import WorkDir
 from vidsr.pipeline import configure
 from vidsr.progress import Progress
 from vidsr.report import versions, write_report
+from vidsr.sr.base import AUTO, resolve_auto
 from workers.actor import SegmentResult, SegmentTask, SegmentWorker
 from workers.config import RayConfig
 from workers.inputs import fingerprint, ship
@@ -103,6 +106,7 @@ def run_on_ray(
     bar: Progress | None = None
     state = _RunState(t_start=t_start)
     try:
+        config = resolve_sr(config, ray.cluster_resources(), rc)
         state.shipped = _ship(todo, rc)
         to_scan = [j for j in todo if scan and j.scene_cuts is None]
         if to_scan:
@@ -263,6 +267,27 @@ def _tasks(jobs: list[Job], rc: RayConfig) -> list[SegmentTask]:
     return tasks
 
 
+def resolve_sr(config: PipelineConfig, resources: dict[str, float], rc: RayConfig) -> PipelineConfig:
+    """``config`` with the SR stage's ``auto`` device and model resolved for the cluster as it is now.
+
+    Every actor then runs the same model, and the resume key (built from the config) records what ran:
+    with ``auto`` there, a resumed run could mix CPU ``cnn`` and GPU ``var`` segments in one output."""
+    sr = config.stage("sr")
+    if sr is None:
+        return config
+    device = str(sr.params.get("device", "auto"))
+    if device == "auto":
+        device = "cuda" if resources.get("GPU", 0.0) >= rc.gpus_per_actor else "cpu"
+    model = str(sr.params.get("model", AUTO))
+    if model == AUTO:
+        model = resolve_auto(int(sr.params.get("scale", 2)), torch.device(device))
+    config = copy.deepcopy(config)
+    resolved = config.stage("sr")
+    assert resolved is not None
+    resolved.params = {**resolved.params, "device": device, "model": model}
+    return config
+
+
 def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunState) -> SegmentPool:
     """One actor per GPU (``num_gpus``) where the cluster has GPUs and the model may use them, else one
     per ``cpus_per_actor`` CPUs; never more actors than segments.
@@ -280,7 +305,7 @@ def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunS
         raise UsageError("--device cuda was asked for but the Ray cluster has no GPUs (on an autoscaling "
                          "cluster, set VIDSR_RAY_ACTORS=N to ask for N GPU actors)")
     if device.startswith("cuda") or (gpus >= rc.gpus_per_actor and device != "cpu"):
-        cpus = rc.cpus_per_actor or _cpus_per_gpu(rc.gpus_per_actor)
+        cpus = rc.cpus_per_actor or _cpus_per_gpu(rc.gpus_per_actor, rc.gpu_actor_cpus)
         options = {"num_gpus": rc.gpus_per_actor, "num_cpus": cpus}
         fit = int(gpus // rc.gpus_per_actor)
     else:
@@ -289,6 +314,7 @@ def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunS
         fit = max(1, int(resources.get("CPU", 1) // cpus))
     size = max(1, min(rc.actors or fit, n_tasks))
     state.pool_size = size
+    on_cpu = "num_gpus" not in options and sr is not None and sr.params.get("device") != "cpu"
     remote = ray.remote(SegmentWorker).options(max_restarts=0, scheduling_strategy="SPREAD", **options)
     config_ref = ray.put(config)
 
@@ -300,15 +326,45 @@ def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunS
     def ready(info: dict[str, Any]) -> None:
         state.actors.append({**info, "ready_after_s": round(time.perf_counter() - t_pool, 3)})
 
-    return SegmentPool(make, size, rc.max_retries, rc.actor_start_timeout_s, on_actor=ready)
+    pool = SegmentPool(make, size, rc.max_retries, rc.actor_start_timeout_s, on_actor=ready)
+    if on_cpu and sr is not None and rc.grow_into_gpus:
+        pool.grow = _gpu_growth(config, rc, state)
+    return pool
 
 
-def _cpus_per_gpu(gpus_per_actor: float) -> int:
+def _gpu_growth(config: PipelineConfig, rc: RayConfig, state: _RunState) -> Callable[[], list[Callable[[], Any]]]:
+    """Checked between segments: GPU actors for GPU nodes that joined after the job started (usual right after
+    ``ray up``), instead of finishing the job on the CPU actors it started with. They run the job's model
+    (the one the resume key records) on CUDA."""
+    gpu_config = copy.deepcopy(config)
+    sr = gpu_config.stage("sr")
+    assert sr is not None
+    sr.params = {**sr.params, "device": "cuda"}
+    added = 0
+
+    def grow() -> list[Callable[[], Any]]:
+        nonlocal added
+        fit = int(ray.cluster_resources().get("GPU", 0.0) // rc.gpus_per_actor) - added
+        if fit <= 0:
+            return []
+        cpus = rc.cpus_per_actor or _cpus_per_gpu(rc.gpus_per_actor, rc.gpu_actor_cpus)
+        remote = ray.remote(SegmentWorker).options(max_restarts=0, num_gpus=rc.gpus_per_actor, num_cpus=cpus)
+        ref = ray.put(gpu_config)
+        added += fit
+        state.pool_size += fit
+        log.info("%d GPU actor(s) joining the pool: GPU nodes joined the cluster", fit)
+        return [lambda: remote.remote(ref, cpus)] * fit
+
+    return grow
+
+
+def _cpus_per_gpu(gpus_per_actor: float, without_nodes: int = 4) -> int:
     """A GPU actor's share of its node's CPUs (decode, analysis and encode run there), on the leanest GPU node,
-    so that every GPU still gets an actor."""
+    so that every GPU still gets an actor; ``without_nodes`` while no GPU node is up (an autoscaler starts
+    them for the actors asked for: one CPU would leave decode and encode on one thread)."""
     shares = [int(n["Resources"].get("CPU", 0) * gpus_per_actor // n["Resources"]["GPU"])
               for n in ray.nodes() if n.get("Alive") and n["Resources"].get("GPU", 0) > 0]
-    return max(1, min(shares, default=1))
+    return max(1, min(shares, default=without_nodes))
 
 
 def _record(task: SegmentTask, result: SegmentResult) -> dict[str, Any]:

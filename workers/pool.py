@@ -56,14 +56,16 @@ class SegmentPool:
         self._starting: dict[ray.ObjectRef, ActorHandle] = {}
         self._busy: dict[ObjectRefGenerator, tuple[ActorHandle, SegmentTask]] = {}
         self.size = size
+        # checked between segments: makers of actors to add (e.g. GPU actors for GPU nodes that joined late)
+        self.grow: Callable[[], list[Callable[[], ActorHandle]]] | None = None
         self.actors_started = 0
         self.actors_lost = 0
         self.start_failures = 0
         for _ in range(size):
             self._start_actor()
 
-    def _start_actor(self) -> None:
-        actor = self._make()
+    def _start_actor(self, make: Callable[[], ActorHandle] | None = None) -> None:
+        actor = (make or self._make)()
         self._starting[actor.ready.remote()] = actor
         self.actors_started += 1
 
@@ -112,6 +114,10 @@ class SegmentPool:
                 continue
             del self._busy[ref]
             self._idle.append(actor)
+            if self.grow is not None and pending:
+                for make in self.grow():
+                    self._start_actor(make)
+                    self.size += 1
             yield task, item
 
     def _actor_ready(self, ref: ray.ObjectRef) -> None:
