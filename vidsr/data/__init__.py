@@ -59,7 +59,7 @@ def eval_images(root: Path | str | None = None, max_side: int | None = None) -> 
     from vidsr.data.build import skimage_data_dir
 
     if root is not None and (Path(root) / "manifest.json").exists():
-        entries = [e for e in load_manifest(root)["entries"] if e["split"] == "eval"]
+        entries = [e for e in load_manifest(root)["entries"] if e["split"] == "eval" and e["kind"] == "photograph"]
         out = [(e["name"], read_image(Path(root) / e["file"])) for e in entries]
     else:
         ddir = skimage_data_dir()
@@ -72,5 +72,5 @@ def train_images(root: Path | str = DEFAULT_ROOT, max_side: int | None = None) -
     root = Path(root)
     if not (root / "manifest.json").exists():
         raise FileNotFoundError(f"no dataset at {root}: run `python -m vidsr.data build --out {root}`")
-    entries = [e for e in load_manifest(root)["entries"] if e["split"] == "train"]
+    entries = [e for e in load_manifest(root)["entries"] if e["split"] == "train" and e["kind"] == "photograph"]
     return [(e["name"], _fit(read_image(root / e["file"]), max_side)) for e in entries]
