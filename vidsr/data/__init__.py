@@ -26,6 +26,8 @@ def read_image(path: Path | str) -> np.ndarray:
     from skimage.io import imread
 
     img = np.asarray(imread(str(path)))
+    if img.dtype == np.uint16:  # a 16-bit PNG: keep its top 8 bits rather than wrapping around
+        img = (img >> 8).astype(np.uint8)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     return np.ascontiguousarray(img[..., :3].astype(np.uint8))
