@@ -19,7 +19,6 @@ from typing import Any, NoReturn
 from vidsr import __version__
 from vidsr.device import DEVICE_CHOICES
 from vidsr.errors import EXIT_INTERRUPTED, EXIT_PROCESSING, EXIT_USAGE, Interrupted, VidsrError
-from vidsr.graph import clear_interrupt, request_interrupt
 from vidsr.progress import PROGRESS_MODES, ProgressOptions
 from workers.cli import add_ray_option, add_submit_parser, ray_compat_argv, run_command, submit_command
 
@@ -118,11 +117,15 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     """Ctrl-C and SIGTERM take one path, so partial output is removed either way: a running graph is asked
     to stop (``vidsr.graph.request_interrupt``); anywhere else KeyboardInterrupt is raised as usual."""
 
+    def graph() -> Any:  # vidsr.graph only once a run has loaded it: probe and --help never import torch
+        return sys.modules.get("vidsr.graph")
+
     def handler(signum: int, frame: Any) -> None:
-        if not request_interrupt():
+        if graph() is None or not graph().request_interrupt():
             raise KeyboardInterrupt
 
-    clear_interrupt()
+    if graph() is not None:
+        graph().clear_interrupt()
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield

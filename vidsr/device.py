@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from vidsr.errors import UsageError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["resolve_device", "DEVICE_CHOICES"]
 
@@ -12,7 +15,11 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` is CUDA when present, else CPU; ``cuda`` without CUDA is a usage error, not a fallback."""
+    """``auto`` is CUDA when present, else CPU; ``cuda`` without CUDA is a usage error, not a fallback.
+
+    torch is imported here, not at the top: the CLI reads DEVICE_CHOICES and ``vidsr --help`` stays instant."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":

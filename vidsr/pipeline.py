@@ -60,6 +60,8 @@ def configure(
         if sr is None:
             raise UsageError(f"pipeline '{config.name}' has no sr stage to apply {', '.join(sr_overrides)} to")
         sr.params = {**sr.params, **sr_overrides}
+    if sr is not None and sr.params.get("model", "auto") == "auto":
+        _check_auto_scale(int(sr.params.get("scale", 2)))
     for key, value in (("codec", codec), ("crf", crf), ("preset", preset), ("pix_fmt", pix_fmt)):
         if value is not None:
             setattr(config.encode, key, value)
@@ -67,6 +69,16 @@ def configure(
         raise UsageError(f"--crf {config.encode.crf} is out of range (0-51 for x264/x265, 0-63 for AV1/VP9)")
     encoder_preset(config.encode.codec, config.encode.preset)  # a name the encoder cannot take: fail now
     return config
+
+
+def _check_auto_scale(scale: int) -> None:
+    """A scale no model has, with the model left to ``auto``, is the scale's fault: say so, not that a model the
+    user never chose (auto's last resort, bicubic) lacks it."""
+    from vidsr.sr.base import available_models
+
+    scales = sorted({s for model_scales in available_models().values() for s in model_scales})
+    if scale not in scales:
+        raise UsageError(f"--scale {scale} is not offered: the models upscale {' or '.join(f'x{s}' for s in scales)}")
 
 
 def for_output(config: PipelineConfig, dst: str | Path, codec_chosen: bool) -> PipelineConfig:

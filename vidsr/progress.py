@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tqdm import tqdm
-
 __all__ = ["Progress", "ProgressOptions", "ProgressSpec", "PROGRESS_MODES", "DEFAULT_PERIOD_S"]
 
 T = TypeVar("T")
@@ -60,6 +58,8 @@ class Progress:
         self._closed = False
         # the terminal's size, 80x24 where it is unknown: a tty that reports 0 rows (a bare pty, some CI
         # runners) would make tqdm hide the bar altogether
+        from tqdm import tqdm  # here, not at the top: the CLI's --help reads PROGRESS_MODES
+
         size = shutil.get_terminal_size(fallback=(80, 24))
         self._bar = tqdm(total=total, unit="frame", desc=desc, disable=mode != "bar", file=sys.stderr,
                          ncols=size.columns or 80, nrows=size.lines or 24, smoothing=0.1)

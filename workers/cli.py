@@ -1,6 +1,7 @@
 """What ``vidsr run --ray`` and ``vidsr submit`` do; ``vidsr/cli.py`` only declares the options and calls here.
 
-Imports of Ray stay inside the functions, so ``vidsr --help`` and local runs do not pay for them.
+Imports of Ray and of the pipeline (torch) stay inside the functions, so ``vidsr --help`` and ``probe`` do not
+pay for them.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from vidsr.backlog import expand_jobs
 from vidsr.errors import UsageError
 from vidsr.progress import ProgressOptions
 
-__all__ = ["add_ray_option", "ray_compat_argv", "add_submit_parser", "run_command", "submit_command", "expand_jobs"]
+__all__ = ["add_ray_option", "ray_compat_argv", "add_submit_parser", "run_command", "submit_command"]
 
 _IN_RAY_JOB = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by Ray's job supervisor for the entrypoint
 
@@ -83,6 +83,7 @@ def add_submit_parser(sub: argparse._SubParsersAction, run: argparse.ArgumentPar
 
 
 def run_command(args: argparse.Namespace, warn: Callable[[str], None]) -> int:
+    from vidsr.backlog import expand_jobs
     from vidsr.pipeline import configure, for_output
     from workers.config import RayConfig
     from workers.executor import run_on_ray
