@@ -60,6 +60,7 @@ class CNN:
             self.net.load_state_dict(base.state_dict())
         # even, so that tile crops keep the pixel-unshuffle phase of the whole frame
         self.context = base.cfg.receptive_radius + base.cfg.receptive_radius % 2
+        self.amp = device.type == "cuda"  # bf16 autocast; bench/gpu.py turns it off to measure fp32
         if base.cfg.cond_dim:
             self.degradation: np.ndarray | None = None
 
@@ -75,7 +76,7 @@ class CNN:
     @torch.inference_mode()
     def __call__(self, x_BCHW: torch.Tensor) -> torch.Tensor:
         vectors = self._vectors(x_BCHW)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp and self.device.type == "cuda"):
             out = self.net(x_BCHW.float(), vectors)
         return out.float().clamp_(0.0, 1.0).to(x_BCHW.dtype)
 

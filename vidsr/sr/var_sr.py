@@ -69,7 +69,7 @@ class _Windows:
         deg = deg_N4.to(self.device)
         feat = o.lq.frame_to_prefix_features(up)
         lq_idx = o.vq.quantize.f_to_tokens(o.lq.encoder.conv_out(feat))
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=o.amp and self.device.type == "cuda"):
             if isinstance(o.model, VARStudent):
                 hq_idx, fhat = o.model.predict(o.vq.quantize, feat, lq_idx, deg, (H, W), keep=keep, margin=margin)
             else:  # the teacher has no hysteresis: a recomputed window is simply recomputed
@@ -101,6 +101,7 @@ class VarSR:
         self.colour_fix = True
         self.scenes: list[int] | None = None
         self.cache: TokenCache | None = None
+        self.amp = device.type == "cuda"  # bf16 autocast of the transformer; bench/gpu.py measures fp32 too
         self.tiles_itself = True  # an outer tiler must hand over whole frames: windows are cut (and cached) here
 
     def configure_cache(self, params: TokenCacheParams | None) -> None:

@@ -39,17 +39,36 @@ class SRParams:
     # hold 1.6 GB of float output at once; measured in bench/memory_4k.py)
     batch_megapixels: float = 2.0
     max_tiles_per_call: int = 16
+    # tiles only for frames above this many input megapixels per model call (None: by device: 2.1 on a
+    # CPU, up to a 1080p frame whole; on CUDA sized from free GPU memory). Tiling bounds memory but costs
+    # compute: ``tile: 512`` made a 480p run 1.8x slower than whole frames at bit-identical output
+    tile_above_megapixels: float | None = None
     token_cache: bool = False
     cache_threshold: float = 10.0
     cache_motion: float = 0.12
     cache_margin: float = 0.0
 
 
-def frames_to_tensor(images: list[np.ndarray], device: torch.device, keep_uint8: bool = False) -> torch.Tensor:
+def frames_to_tensor(
+    images: list[np.ndarray], device: torch.device, keep_uint8: bool = False, widen_on_device: bool | None = None
+) -> torch.Tensor:
     """Stack HxWx3 uint8/uint16 images into a float ``B x 3 x H x W`` tensor in [0, 1], contiguous
     (float kernels on a CPU run 2-3x slower on the channels-last view the stack gives; measured).
-    With ``keep_uint8`` an 8-bit batch stays uint8 and channels-last, as integer kernels want it."""
+    With ``keep_uint8`` an 8-bit batch stays uint8 and channels-last, as integer kernels want it.
+
+    On CUDA the batch goes up in its own integer type (uint8, or 10/16-bit as uint16: half or a quarter of
+    float32's bytes) from pinned memory without blocking, and is widened on the GPU (``widen_on_device``:
+    the default on CUDA; forced on a CPU by tests)."""
     stack = np.stack(images)
+    if widen_on_device if widen_on_device is not None else device.type == "cuda":
+        host = torch.from_numpy(stack if stack.dtype == np.uint8 else stack.view(np.int16))
+        x = host.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else host.to(device)
+        if stack.dtype != np.uint8:  # uint16 travelled as int16 bits: widen and undo the sign
+            x = x.int().bitwise_and_(0xFFFF)
+        if keep_uint8 and stack.dtype == np.uint8:
+            return x.permute(0, 3, 1, 2)
+        scale = 1.0 / (255.0 if stack.dtype == np.uint8 else 65535.0)
+        return x.permute(0, 3, 1, 2).float().contiguous().mul_(scale)
     if keep_uint8 and stack.dtype == np.uint8:
         return torch.from_numpy(stack).to(device).permute(0, 3, 1, 2)
     scale = 1.0 / (255.0 if stack.dtype == np.uint8 else 65535.0)
@@ -70,7 +89,57 @@ def tensor_to_images(x_BCHW: torch.Tensor, dtype: np.dtype) -> list[np.ndarray]:
         y.mul_(peak).round_().clamp_(0, peak)
         if dtype == np.uint8:
             return list(y.to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy())
+        if y.device.type != "cpu":  # narrowed on the GPU: a quarter of float32's bytes come down
+            bits = y.to(torch.int32).to(torch.int16).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+            return list(bits.view(np.uint16))
         return list(y.permute(0, 2, 3, 1).contiguous().cpu().numpy().astype(np.uint16))
+
+
+CPU_WHOLE_MEGAPIXELS = 2.1  # a 1080p frame (2.07 MP) runs whole on a CPU; 4K and 8K go in tiles
+CUDA_BYTES_PER_PIXEL = 4096  # CUDA working set per input pixel, a generous bound (cnn at x4 ~ 1.2 KB in fp32)
+
+
+def tile_budget_pixels(params: SRParams, device: torch.device) -> int:
+    """Input pixels one model call may hold before frames are cut into tiles (see ``upscale_tiled``).
+
+    On CUDA, half the free memory at start over a generous per-pixel working set: an H100's 80 GB holds
+    a 4K frame whole, where tiles would recompute ``2 * context`` pixels of each tile's border."""
+    if params.tile_above_megapixels is not None:
+        return int(params.tile_above_megapixels * 1e6)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return max(int(CPU_WHOLE_MEGAPIXELS * 1e6), free // 2 // CUDA_BYTES_PER_PIXEL)
+    return int(CPU_WHOLE_MEGAPIXELS * 1e6)
+
+
+def deterministic_cuda() -> None:
+    """Same kernels whatever the batch shape, so a Ray segment (other batch neighbours) joins a local
+    run bit for bit: no cuDNN autotuning, deterministic algorithms where they exist, no TF32 rounding."""
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
+def keep_freed_memory() -> None:
+    """Keep freed tensors' memory in the process for the next frame instead of handing it back to the OS.
+
+    glibc serves allocations above its mmap threshold (128 KB at start) with fresh zeroed pages each call
+    and unmaps them on free: a 25-frame 600x450 run took 10 M page faults, as much kernel time as model
+    time. The threshold is raised to glibc's ceiling (32 MB) and trimming turned off, so tensors up to
+    that size reuse the heap (peak memory is unchanged: it is what one batch needs). No-op off glibc."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+    libc.mallopt(M_TRIM_THRESHOLD, (1 << 31) - 1)
 
 
 class SRStage:
@@ -85,6 +154,11 @@ class SRStage:
             p = params
             cache = TokenCacheParams(p.token_cache, p.cache_threshold, p.cache_motion, p.cache_margin)
             self.model.configure_cache(cache if params.token_cache else None)
+        self.budget_pixels = tile_budget_pixels(params, self.device)
+        if self.device.type == "cuda":
+            deterministic_cuda()
+        else:
+            keep_freed_memory()
         self.frames = 0
         self.megapixels_in = 0.0
 
@@ -95,7 +169,8 @@ class SRStage:
             self.model.degradation = None if any(v is None for v in vecs) else np.stack(vecs)
         if hasattr(self.model, "scenes"):  # models with a scene-level cache: a scene change clears it
             self.model.scenes = [f.scene_id for f in batch]
-        y = upscale_tiled(self.model, x, self.params.tile, self.params.tile_overlap, self.params.max_tiles_per_call)
+        p = self.params
+        y = upscale_tiled(self.model, x, p.tile, p.tile_overlap, p.max_tiles_per_call, self.budget_pixels)
         if hasattr(self.model, "degradation"):
             self.model.degradation = None  # this batch's vectors only
         self.frames += len(batch)
