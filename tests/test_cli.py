@@ -173,3 +173,14 @@ def test_an_unoffered_scale_names_the_scale_not_a_model(cli, clip, tmp_path: Pat
     res = cli("run", clip("in.mp4", frames=2), tmp_path / "o.mp4", "--scale", "3")
     assert res.code == 2
     assert res.stderr.strip() == "vidsr: error: --scale 3 is not offered: the models upscale x2 or x4"
+
+
+def test_ray_missing_is_one_line_naming_the_extra(cli, clip, tmp_path: Path, monkeypatch) -> None:
+    """Ray is the `vidsr[ray]` extra: a base install asked for --ray says how to get it (exit 2)."""
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a))
+    res = cli("run", "--ray", clip("in.mp4", frames=2), tmp_path / "o.mp4")
+    assert res.code == 2
+    assert res.stderr == "vidsr: error: --ray needs Ray, which is not installed: pip install 'vidsr[ray]'\n"

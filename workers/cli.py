@@ -83,6 +83,7 @@ def add_submit_parser(sub: argparse._SubParsersAction, run: argparse.ArgumentPar
 
 
 def run_command(args: argparse.Namespace, warn: Callable[[str], None]) -> int:
+    _need_ray("--ray")
     from vidsr.backlog import expand_jobs
     from vidsr.pipeline import configure, for_output
     from workers.config import RayConfig
@@ -114,6 +115,14 @@ def run_command(args: argparse.Namespace, warn: Callable[[str], None]) -> int:
     return 0
 
 
+def _need_ray(what: str) -> None:
+    """Ray is an extra (`vidsr[ray]`): without it, one line saying how to get it, not an ImportError."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise UsageError(f"{what} needs Ray, which is not installed: pip install 'vidsr[ray]'")
+
+
 def _progress(args: argparse.Namespace) -> ProgressOptions | bool:
     """As a local run's; inside a Ray job the automatic form is the bar, which `submit --follow` shows live."""
     if args.quiet and args.progress == "auto":
@@ -124,6 +133,7 @@ def _progress(args: argparse.Namespace) -> ProgressOptions | bool:
 
 
 def submit_command(args: argparse.Namespace) -> int:
+    _need_ray("vidsr submit")
     from workers.submit import run_argv, submit_job
 
     argv = ["vidsr", "run", *args.input, args.output, *run_argv(args, args.run_options), "--ray-address", "auto"]
