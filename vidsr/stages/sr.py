@@ -96,6 +96,7 @@ def tensor_to_images(x_BCHW: torch.Tensor, dtype: np.dtype) -> list[np.ndarray]:
 
 
 CPU_WHOLE_MEGAPIXELS = 2.1  # a 1080p frame (2.07 MP) runs whole on a CPU; 4K and 8K go in tiles
+CUDA_MAX_BATCH = 16  # frames a CUDA batch may hold when the budget allows (latency and host memory bound it)
 CUDA_BYTES_PER_PIXEL = 4096  # CUDA working set per input pixel, a generous bound (cnn at x4 ~ 1.2 KB in fp32)
 
 
@@ -180,7 +181,10 @@ class SRStage:
         return [f.with_image(img, source_image=f.image) for f, img in zip(batch, images)]
 
     def _batch_limit(self, frame: Frame) -> int:
-        by_pixels = int(self.params.batch_megapixels * 1e6 // max(frame.width * frame.height, 1))
+        pixels = max(frame.width * frame.height, 1)
+        if self.device.type == "cuda":  # a GPU wants large batches: as many frames as the budget holds, to 16
+            return max(1, min(CUDA_MAX_BATCH, max(self.params.batch_frames, self.budget_pixels // pixels)))
+        by_pixels = int(self.params.batch_megapixels * 1e6 // pixels)
         return max(1, min(self.params.batch_frames, by_pixels))
 
     def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
