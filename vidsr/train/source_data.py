@@ -103,7 +103,7 @@ class SourcePool:
 @torch.inference_mode()
 def evaluate_sources(sr, images: list[tuple[str, np.ndarray]], scale: int, kinds: tuple[str, ...],
                      frames: int = 3) -> dict[str, float]:
-    """Mean PSNR-Y gain over bicubic per source kind: each held-out photograph made into a short pan clip,
+    """Mean PSNR-Y gain (4-pixel border) over bicubic per source kind: each held-out photograph a short pan clip,
     degraded as that kind, the last frame (a predicted frame) scored."""
     from vidsr.train.evaluate import bicubic_up, psnr_y
 
@@ -117,7 +117,7 @@ def evaluate_sources(sr, images: list[tuple[str, np.ndarray]], scale: int, kinds
             lq = make_source(clip, source_kind(kind, scale, seed=i))
             hq_t = torch.from_numpy(clip[-1]).permute(2, 0, 1)[None].float() / 255.0
             lq_t = torch.from_numpy(lq[-1]).permute(2, 0, 1)[None].float() / 255.0
-            gains.append(psnr_y(sr(lq_t).clamp(0, 1), hq_t, scale) - psnr_y(bicubic_up(lq_t, scale), hq_t, scale))
+            gains.append(psnr_y(sr(lq_t).clamp(0, 1), hq_t, 4) - psnr_y(bicubic_up(lq_t, scale), hq_t, 4))
         out[kind] = round(float(np.mean(gains)), 3)
     out["mean"] = round(float(np.mean(list(out.values()))), 3)
     return out
