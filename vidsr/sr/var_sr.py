@@ -158,7 +158,8 @@ class VarSR:
             t0 = time.perf_counter()
             # recomputed windows with cached tokens (hysteresis) and without go in separate calls
             with_keep = [i for i in todo if cache.keep_tokens(keys[i]) is not None]
-            groups = [with_keep, [i for i in todo if i not in set(with_keep)]]
+            kept = set(with_keep)
+            groups = [with_keep, [i for i in todo if i not in kept]]
             for g, group in enumerate(groups):
                 for start in range(0, len(group), self.max_windows):
                     part = group[start : start + self.max_windows]
@@ -168,8 +169,13 @@ class VarSR:
                         keep = [torch.stack([t[k] for t in tok]) for k in range(len(tok[0]))]  # type: ignore[index]
                     deg = self.current_deg[b : b + 1].repeat(len(part), 1)
                     hq_idx, hq = inner.run(crops[part], deg, keep, cache.params.margin)
+                    # one copy per window of all its scales' tokens (not one per scale: a dozen small copies
+                    # per window), kept as views of that copy
+                    shapes = [tuple(t.shape[1:]) for t in hq_idx]
+                    flat = torch.cat([t.flatten(1) for t in hq_idx], 1)
                     for j, i in enumerate(part):
-                        tokens = [t[j].clone() for t in hq_idx]
+                        parts = flat[j].clone().split([h * w for h, w in shapes])
+                        tokens = [p.view(shape) for p, shape in zip(parts, shapes)]
                         cache.store(keys[i], CacheEntry(crops[i].clone(), tokens, hq[j].clone()))
             cache.stats.compute_s += time.perf_counter() - t0
             for i, key in enumerate(keys):
