@@ -6,7 +6,6 @@ their own by models that decide per tile what to compute (the ``var`` model's to
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -151,9 +150,9 @@ def upscale_tiled(
     Tiling bounds memory by area but costs compute (each crop carries ``model.context`` pixels each side,
     neighbours overlap) and host work, so frames run whole when they fit: with ``budget_pixels`` (input
     pixels one model call may hold) a frame of at most that many pixels runs whole, batches cut to fit
-    the budget; only a larger frame is tiled. Without it, the older rule: a frame of at most ``tile**2``
-    pixels runs whole. ``tile <= 0`` never tiles. A model with ``tiles_itself`` set (it cuts its own
-    windows and bounds its own memory) runs whole too.
+    the budget; only a larger frame is tiled (in ``tile`` pieces). Without it, the older rule: a frame
+    of at most ``tile**2`` pixels runs whole. ``tile <= 0`` never tiles. A model with ``tiles_itself``
+    set (it cuts its own windows and bounds its own memory) runs whole too.
 
     Each tile is cropped with up to ``model.context`` extra pixels each side (discarded after the
     model), the crop window slid inwards at the frame border so that all crops have one size and
@@ -169,8 +168,6 @@ def upscale_tiled(
         if B <= per_call:
             return model(x_BCHW)
         return torch.cat([_whole(model, x_BCHW, slice(i, i + per_call)) for i in range(0, B, per_call)])
-    if budget_pixels is not None:  # the frame is over the budget: tiles of at most the budget
-        tile = min(tile, max(1, math.isqrt(budget_pixels)))
     grid = TileGrid.make(H, W, tile, overlap, model.context)
     if grid.whole:
         return model(x_BCHW)
