@@ -56,5 +56,6 @@ def run_subprocess(*args: str, timeout: float = 120, **kwargs: object) -> subpro
 
 
 def leftovers(folder: Path) -> list[str]:
-    """Temporary files and work directories a run may have left behind (there must be none)."""
-    return sorted(p.name for p in folder.iterdir() if ".vidsr-tmp" in p.name or ".vidsr-segments" in p.name)
+    """Temporary files, work directories and locks a run may have left behind (there must be none)."""
+    return sorted(p.name for p in folder.iterdir() if any(w in p.name for w in (".vidsr-tmp", ".vidsr-segments",
+                                                                                 ".vidsr-lock")))

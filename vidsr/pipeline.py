@@ -19,13 +19,13 @@ import numpy as np
 import torch
 
 from vidsr.config import PipelineConfig, load_pipeline
-from vidsr.errors import CorruptInputError, ProcessingError, UsageError
+from vidsr.errors import CorruptInputError, OutputError, ProcessingError, UsageError
 from vidsr.frame import Frame
 from vidsr.graph import Graph
 from vidsr.media.chunks import ChunkWriter, resume_point
 from vidsr.media.containers import encoder_for, speed_options
 from vidsr.media.demux import Demuxer
-from vidsr.media.output import atomic_output, check_paths
+from vidsr.media.output import atomic_output, check_paths, check_report_path, output_lock
 from vidsr.media.probe import MediaInfo, probe
 from vidsr.media.remux import Remuxer, check_codec, choose_pix_fmt, encoder_preset
 from vidsr.media.segments import join_segments, segment_file_suffix
@@ -216,25 +216,29 @@ def enhance(
     warn = warn or log.warning
     src, dst = Path(src), Path(dst)
     check_paths(src, dst, overwrite)
-    if enhancer is None:
-        config = configure(pipeline, scale=scale, model=model, device=device, codec=codec, crf=crf,
-                           preset=preset, pix_fmt=pix_fmt)
-        check_codec(config.encode.codec)
-        enhancer = Enhancer(config)
-    config = for_output(enhancer.config, dst, codec_chosen=codec is not None)
-    info = probe(src)
-    plans = plan_side_streams(src, info.video.index, dst.name, config.encode.audio_fallback_codec)
-    for plan in plans:
-        if plan.action != "copy":
-            warn(plan.describe())
-    if info.video.hdr_metadata.x265_params() and config.encode.codec != "libx265":
-        warn(f"HDR10 mastering-display/light-level metadata cannot be written by {config.encode.codec}; the "
-             "PQ/BT.2020 tags are kept, use --codec libx265 to keep the metadata too")
-    bar = Progress(info.video.frames, enabled=progress, name=str(dst))
-    if config.encode.chunk_seconds > 0 and (info.duration_s or 0.0) > config.encode.chunk_seconds:
-        out = _write_chunked(src, dst, info, enhancer, config, plans, bar, warn)
-    else:
-        out = _write_whole(src, dst, info, enhancer, config, plans, bar)
+    if report_path is not None:
+        check_report_path(report_path, [(src, dst)])
+    with output_lock(dst):  # a second run to dst stops here, before it touches anything of this one
+        check_paths(src, dst, overwrite)  # dst may have appeared between the check and the lock
+        if enhancer is None:
+            config = configure(pipeline, scale=scale, model=model, device=device, codec=codec, crf=crf,
+                               preset=preset, pix_fmt=pix_fmt)
+            check_codec(config.encode.codec)
+            enhancer = Enhancer(config)
+        config = for_output(enhancer.config, dst, codec_chosen=codec is not None)
+        info = probe(src)
+        plans = plan_side_streams(src, info.video.index, dst.name, config.encode.audio_fallback_codec)
+        for plan in plans:
+            if plan.action != "copy":
+                warn(plan.describe())
+        if info.video.hdr_metadata.x265_params() and config.encode.codec != "libx265":
+            warn(f"HDR10 mastering-display/light-level metadata cannot be written by {config.encode.codec}; the "
+                 "PQ/BT.2020 tags are kept, use --codec libx265 to keep the metadata too")
+        bar = Progress(info.video.frames, enabled=progress, name=str(dst))
+        if config.encode.chunk_seconds > 0 and (info.duration_s or 0.0) > config.encode.chunk_seconds:
+            out = _write_chunked(src, dst, info, enhancer, config, plans, bar, warn, overwrite)
+        else:
+            out = _write_whole(src, dst, info, enhancer, config, plans, bar, overwrite)
     demuxer, graph = out.demuxer, out.graph
     wall = time.perf_counter() - t_start
     report: dict[str, Any] = {
@@ -263,7 +267,11 @@ def enhance(
         "versions": versions(),
     }
     if report_path:
-        write_report(report, report_path)
+        try:
+            write_report(report, report_path)
+        except OSError as err:
+            why = err.strerror or str(err)
+            raise OutputError(f"writing the report {report_path} failed: {why} ({dst} was written)") from None
     lost, damaged = demuxer.frames_lost, demuxer.frames_corrupt
     if (lost or damaged) and not ignore_errors:
         what = " and ".join(x for x in (f"{lost} lost" if lost else "", f"{damaged} damaged" if damaged else "") if x)
@@ -288,13 +296,13 @@ class _Written:
 
 
 def _write_whole(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, config: PipelineConfig,
-                 plans: list[SidePlan], bar: Progress) -> _Written:
+                 plans: list[SidePlan], bar: Progress, overwrite: bool) -> _Written:
     """The output in one piece: encoded into a temporary file beside ``dst``, renamed when complete."""
     demuxer = Demuxer(src, info, config.decode)
     remuxer = Remuxer(dst, src, info, config.encode, plans, name=str(dst))
     graph = Graph(source=demuxer, stages=enhancer.fresh_stages(), queue_size=config.queue_size)
     try:
-        with atomic_output(dst) as tmp:
+        with atomic_output(dst, overwrite) as tmp:
             remuxer.path = tmp
             graph.run(lambda frames: remuxer(bar.wrap(frames)))
             _check_count(demuxer, remuxer.frames_written)
@@ -304,7 +312,7 @@ def _write_whole(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, conf
 
 
 def _write_chunked(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, config: PipelineConfig,
-                   plans: list[SidePlan], bar: Progress, warn: Callable[[str], None]) -> _Written:
+                   plans: list[SidePlan], bar: Progress, warn: Callable[[str], None], overwrite: bool) -> _Written:
     """The output as chunks kept in the work directory (a stopped run resumes after its last finished one),
     joined with the source's other streams into a temporary file beside ``dst``, renamed when complete."""
     suffix = segment_file_suffix(dst)
@@ -325,7 +333,7 @@ def _write_chunked(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, co
             _check_count(demuxer, writer.frames_written)
     except BaseException:
         kept = done + writer.chunks
-        if kept:
+        if kept and workdir.path.is_dir():  # not when the output folder itself was removed mid-run
             warn(f"{kept} finished chunks of {dst.name} are kept in {workdir.path}; the same command resumes")
         else:
             workdir.remove()
@@ -335,10 +343,11 @@ def _write_chunked(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, co
     n = done + writer.chunks
     t_join = time.perf_counter()
     try:
-        with atomic_output(dst) as tmp:
+        with atomic_output(dst, overwrite) as tmp:
             join_segments([workdir.part(i) for i in range(n)], src, tmp, info, plans)
     except BaseException:
-        warn(f"all {n} chunks of {dst.name} are kept in {workdir.path}; the same command only joins them")
+        if workdir.path.is_dir():
+            warn(f"all {n} chunks of {dst.name} are kept in {workdir.path}; the same command only joins them")
         raise
     join_s = time.perf_counter() - t_join
     kept = [records[i] for i in range(done)]

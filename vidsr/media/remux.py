@@ -190,9 +190,15 @@ class Remuxer:
             self._write(frames)
         except av.FFmpegError as err:
             reason = " ".join((getattr(err, "strerror", None) or str(err)).split())
-            raise OutputError(f"writing {self.name} failed: {reason}") from None
+            raise OutputError(f"writing {self.name} failed: {self._why(reason)}") from None
         except OSError as err:
-            raise OutputError(f"writing {self.name} failed: {err.strerror or err}") from None
+            raise OutputError(f"writing {self.name} failed: {self._why(err.strerror or str(err))}") from None
+
+    def _why(self, reason: str) -> str:
+        """A folder removed under a running job reads as 'No such file or directory': say what happened."""
+        if not self.path.parent.is_dir():
+            return f"its folder {self.path.parent} was removed during the run"
+        return reason
 
     def _restarts_at(self, frame: Frame) -> bool:
         return self.encode.restart_at_scene_cuts and frame.scene_start

@@ -18,6 +18,8 @@ from typing import Any
 
 import vidsr
 from vidsr.config import PipelineConfig
+from vidsr.errors import UsageError
+from vidsr.media.output import workdir_for
 
 __all__ = ["WorkDir", "workdir_for", "fingerprint"]
 
@@ -35,10 +37,6 @@ def fingerprint(path: str | Path) -> str:
             f.seek(size - _EDGE)
             h.update(f.read(_EDGE))
     return f"{size}-{h.hexdigest()[:24]}"
-
-
-def workdir_for(dst: Path) -> Path:
-    return dst.with_name(f".{dst.name}.vidsr-segments")
 
 
 class WorkDir:
@@ -60,6 +58,9 @@ class WorkDir:
 
     def open(self, key: str) -> dict[int, dict[str, Any]]:
         """Start or resume: return the records of segments already finished under the same plan."""
+        if self.path.is_symlink() or (self.path.exists() and not self.path.is_dir()):
+            raise UsageError(f"{self.path} is not a folder vidsr made (a symlink or a file): remove it or choose "
+                             "another output name")
         plan = self.path / "plan.json"
         if plan.is_file():
             try:
@@ -106,8 +107,11 @@ class WorkDir:
         self.commit(index, tmp, record)
 
     def scratch(self, index: int) -> Path:
-        """Where a segment is written before it is complete (same extension: the muxer goes by it)."""
-        return self.path / f"seg-{index:05d}.tmp{self.suffix}"
+        """Where a segment is written before it is complete (same extension: the muxer goes by it); whatever
+        is there (a dead run's leftover, a planted link) is removed, so the muxer never writes through it."""
+        tmp = self.path / f"seg-{index:05d}.tmp{self.suffix}"
+        tmp.unlink(missing_ok=True)
+        return tmp
 
     def commit(self, index: int, written: Path, record: dict[str, Any]) -> None:
         """Take a complete segment file (renamed into place) and then its record."""
