@@ -118,14 +118,13 @@ def test_conditioned_tiles_get_their_own_frames_vectors() -> None:
         torch.testing.assert_close(model(x), model.net(x, batch_degradations(x)).clamp(0, 1))
 
 
-# Measured (model card): the x2 weights (conditioned on the degradation vector, which the model measures
-# itself when called directly) gain +0.95 dB PSNR-Y over bicubic at medium, averaged over the 10
-# held-out photographs at full size. On this 256x384 crop of motorcycle_left they gain +0.95 dB (seed 0;
-# +0.97 at seed 1), the typical picture of the set. 0.6 dB leaves 0.3 dB for float
-# differences across platforms and still fails weights that only match bicubic (a zero or lost tail).
-# The x4 weights (a 13-minute fine-tune) gain +0.33 dB on the full set and +0.36 dB on this crop
-# (+0.34 at seed 1): 0.2 dB still rules out bicubic-equivalent weights.
-MIN_GAIN_DB = {2: 0.6, 4: 0.2}
+# Measured (model card): the shipped weights are trained on real sources first (90% of pairs: a real scaler
+# and a real codec; 10% the synthetic chain), so the synthetic `medium` preset is now a secondary check.
+# On this 256x384 crop of motorcycle_left at medium (seed 0) the x2 weights gain +0.54 dB over bicubic
+# (the earlier, synthetic-only weights gained +0.95 here) and the x4 weights +0.53 (earlier +0.36). The
+# floors still fail weights that only match bicubic (a zero or lost tail); real-source fidelity is
+# guarded in tests/test_cnn_reference.py.
+MIN_GAIN_DB = {2: 0.35, 4: 0.2}
 
 
 @pytest.mark.parametrize("scale", [2, 4])
