@@ -42,7 +42,7 @@ def _tensor(frames: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255.0
 
 
-def run(kinds: list[str], model: str, strengths: list[float], frames: int) -> list[dict[str, Any]]:
+def run(kinds: list[str], model: str, strengths: list[float], frames: int, **params: float) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     sr_model = SRStage("sr", SRParams(model=model, scale=SCALE, device="cpu", tile=0, batch_frames=4))
     sr_bicubic = SRStage("sr", SRParams(model="bicubic", scale=SCALE, device="cpu", tile=0, batch_frames=4))
@@ -66,7 +66,7 @@ def run(kinds: list[str], model: str, strengths: list[float], frames: int) -> li
             ref = {"clip": clip.name, "kind": kind, "method": "bicubic", "strength": 0.0, **score(base)}
             rows.append(ref)
             for s in strengths:
-                stage = TemporalSmoothing("temporal-smoothing", TemporalSmoothingParams(strength=s))
+                stage = TemporalSmoothing("temporal-smoothing", TemporalSmoothingParams(strength=s, **params))
                 t0 = time.process_time()
                 out = [f.image for f in stage.process(iter(sr_out))] if s > 0 else [f.image for f in sr_out]
                 row = {"clip": clip.name, "kind": kind, "method": model, "strength": s, **score(out),
@@ -103,12 +103,15 @@ def main() -> None:
     ap.add_argument("--strengths", default="0,0.3,0.6,0.8")
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--error-low", type=float, default=TemporalSmoothingParams.error_low)
+    ap.add_argument("--error-high", type=float, default=TemporalSmoothingParams.error_high)
     ap.add_argument("--out", type=Path, default=Path("bench/results_temporal_sources.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     strengths = [float(v) for v in args.strengths.split(",")]
     t0 = time.time()
-    rows = run(args.kinds.split(","), args.model, strengths, args.frames)
+    rows = run(args.kinds.split(","), args.model, strengths, args.frames,
+               error_low=args.error_low, error_high=args.error_high)
     summ = summary(rows, args.model, strengths)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     report = {"command": " ".join(["python bench/temporal_sources.py", *sys.argv[1:]]), "commit": commit,
