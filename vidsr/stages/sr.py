@@ -122,27 +122,6 @@ def deterministic_cuda() -> None:
     torch.backends.cudnn.allow_tf32 = False
 
 
-def keep_freed_memory() -> None:
-    """Keep freed tensors' memory in the process for the next frame instead of handing it back to the OS.
-
-    glibc serves allocations above its mmap threshold (128 KB at start) with fresh zeroed pages each call
-    and unmaps them on free: a 25-frame 600x450 run took 10 M page faults, as much kernel time as model
-    time. The threshold is raised to glibc's ceiling (32 MB) and trimming turned off, so tensors up to
-    that size reuse the heap (peak memory is unchanged: it is what one batch needs). No-op off glibc."""
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
-    libc.mallopt(M_TRIM_THRESHOLD, (1 << 31) - 1)
-
-
 class SRStage:
     """Holds one model for the whole run; frames of one size are batched, a size change flushes."""
 
@@ -158,8 +137,6 @@ class SRStage:
         self.budget_pixels = tile_budget_pixels(params, self.device)
         if self.device.type == "cuda":
             deterministic_cuda()
-        else:
-            keep_freed_memory()
         self.frames = 0
         self.megapixels_in = 0.0
 
