@@ -35,7 +35,7 @@ from vidsr.degrade.sources import make_source, pan_clip, source_kind
 
 def make_clip(path: Path, frames: int) -> None:
     img = dict(eval_images())["skimage__astronaut"]
-    big = F.interpolate(torch.from_numpy(img).permute(2, 0, 1)[None].float(), size=(1200, 1200), mode="bicubic")
+    big = F.interpolate(torch.from_numpy(img).permute(2, 0, 1)[None].float(), size=(1100, 1900), mode="bicubic")
     big_u8 = big[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
     hq = pan_clip(big_u8, (960, 1708), frames, np.random.default_rng(0), max_speed=3.0)
     lq = make_source(hq, source_kind("x264-crf23", 2))  # 854x480 frames as a real source decodes them

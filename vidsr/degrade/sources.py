@@ -207,6 +207,8 @@ def pan_clip(img_HWC: np.ndarray, size_hw: tuple[int, int], frames: int, rng: np
     frame, up to ``max_speed``), so an encoder sees camera-like motion and predicts between frames."""
     h, w = size_hw
     H, W = img_HWC.shape[:2]
+    if h > H or w > W:
+        raise ValueError(f"a {h}x{w} pan does not fit in a {H}x{W} picture")
     vy, vx = (rng.uniform(-max_speed, max_speed, size=2)).tolist()
     span_y, span_x = abs(vy) * (frames - 1), abs(vx) * (frames - 1)
     if H < h + span_y + 1 or W < w + span_x + 1:
