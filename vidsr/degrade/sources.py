@@ -26,6 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vidsr.media.heap import fill_fresh_memory
+
 __all__ = [
     "SCALERS",
     "CODECS",
@@ -159,6 +161,7 @@ def _encoder(codec: str, crf: int, preset: str, w: int, h: int) -> av.CodecConte
 
 def _encode_decode(yuv: list[av.VideoFrame], p: SourceParams) -> list[np.ndarray]:
     assert p.codec is not None
+    fill_fresh_memory()  # encoders read heap memory they never wrote: keep that repeatable
     w, h = yuv[0].width, yuv[0].height
     enc = _encoder(p.codec, p.crf, p.preset, w, h)
     packets = []

@@ -17,6 +17,7 @@ import numpy as np
 from vidsr.config import EncodeConfig
 from vidsr.errors import OutputError, UsageError
 from vidsr.frame import Frame
+from vidsr.media.heap import fill_fresh_memory
 from vidsr.media.probe import EXACT_COLOUR, MediaInfo
 from vidsr.media.streams import SidePlan, SideStreams, clean_metadata
 
@@ -109,6 +110,7 @@ class Remuxer:
         self.output_size: tuple[int, int] | None = None
         self.restarts = 0  # fresh encoders started at scene cuts (``EncodeConfig.restart_at_scene_cuts``)
         self.keep = keep
+        fill_fresh_memory()  # x264 reads heap memory it never wrote: make that repeatable (vidsr.media.heap)
 
     def _kept(self, pts: int | None) -> bool:
         if self.keep is None or pts is None:
