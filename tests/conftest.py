@@ -61,27 +61,13 @@ def leftovers(folder: Path) -> list[str]:
                                                                                  ".vidsr-lock")))
 
 
-def wait_for_children_to_exit(timeout: float = 30.0) -> None:
-    """After a Ray test module shuts its cluster down, wait for the processes Ray started to exit.
 
-    Isolation, not a fix: Ray's dashboard, agents and workers linger for seconds after ``ray.shutdown()``
-    and load the CPU, and under that load the chunked and whole runs of test_resume.py have been seen to
-    write different video bytes (the open determinism fault: ``ray.init(); ray.shutdown()`` right before
-    tests/test_resume.py makes it fail, the same with a 25 s pause passes). A Ray module must not hand
-    its leftover load to the next module."""
-    import time
+@pytest.fixture
+def one_torch_thread():
+    """Model tests on one torch thread: fast on a shared 2-core machine and free of thread-count effects."""
+    import torch
 
-    markers = (b"raylet", b"gcs_server", b"ray::", b"dashboard", b"ray/_private", b"default_worker")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        alive = []
-        for entry in Path("/proc").glob("[0-9]*"):
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(entry.name) != os.getpid() and any(m in cmd for m in markers):
-                alive.append(entry.name)
-        if not alive:
-            return
-        time.sleep(0.5)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

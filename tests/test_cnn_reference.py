@@ -20,7 +20,7 @@ from vidsr.data import eval_images
 from vidsr.degrade.sources import make_source, source_kind
 from vidsr.sr.base import build_model
 from vidsr.sr.cnn import shipped_scales
-from vidsr.train.evaluate import bicubic_up, psnr_y
+from vidsr.train.evaluate import bicubic_up, psnr_y, to_tensor
 
 REFERENCE = Path(__file__).parent / "data" / "cnn_reference.npz"
 KIND = "x264-crf23"
@@ -33,11 +33,15 @@ def _input(scale: int) -> tuple[np.ndarray, np.ndarray]:
     return hq, lq
 
 
+def _gain(hq: np.ndarray, lq: np.ndarray, out: np.ndarray, scale: int) -> float:
+    """PSNR-Y (4-px border) of ``out`` minus bicubic's, both against ``hq``."""
+    return psnr_y(to_tensor(out), to_tensor(hq), 4) - psnr_y(bicubic_up(to_tensor(lq), scale), to_tensor(hq), 4)
+
+
 def _run(scale: int, lq: np.ndarray) -> np.ndarray:
     model = build_model("cnn", scale, torch.device("cpu"))
-    x = torch.from_numpy(lq).permute(2, 0, 1)[None].float() / 255.0
     with torch.inference_mode():
-        y = model(x)
+        y = model(to_tensor(lq))
     return (y[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
 
 
@@ -65,8 +69,7 @@ def test_shipped_cnn_beats_bicubic_on_a_real_source(scale: int) -> None:
         pytest.skip(f"no x{scale} weights shipped")
     ref = np.load(REFERENCE)
     hq, lq = _input(scale)
-    to_t = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255.0  # noqa: E731
-    gain = psnr_y(to_t(_run(scale, lq)), to_t(hq), 4) - psnr_y(bicubic_up(to_t(lq), scale), to_t(hq), 4)
+    gain = _gain(hq, lq, _run(scale, lq), scale)
     floor = float(ref[f"gain_x{scale}"]) - 0.15
     assert floor > 0.1, "the stored reference gains too little to guard anything"
     assert gain >= floor, f"x{scale} {KIND}: cnn beats bicubic by only {gain:.2f} dB (floor {floor:.2f})"
@@ -77,8 +80,7 @@ def _write() -> None:
     for scale in shipped_scales():
         hq, lq = _input(scale)
         out = _run(scale, lq)
-        to_t = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255.0  # noqa: E731
-        gain = psnr_y(to_t(out), to_t(hq), 4) - psnr_y(bicubic_up(to_t(lq), scale), to_t(hq), 4)
+        gain = _gain(hq, lq, out, scale)
         arrays |= {f"lq_x{scale}": lq, f"out_x{scale}": out, f"gain_x{scale}": np.float64(gain)}
         print(f"x{scale}: gain {gain:+.3f} dB over bicubic")
     np.savez_compressed(REFERENCE, **arrays)

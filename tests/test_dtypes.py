@@ -20,12 +20,7 @@ MODELS = [name for name, scales in available_models().items() if 2 in scales]
 LEVEL = 1 / 255
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("name", MODELS)

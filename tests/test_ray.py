@@ -25,7 +25,7 @@ import av
 import numpy as np
 import pytest
 from clipmaker import decoded_times, packet_bytes, scene_clip
-from conftest import leftovers, wait_for_children_to_exit
+from conftest import leftovers
 
 from vidsr.config import PipelineConfig
 from vidsr.errors import Interrupted, UsageError
@@ -52,7 +52,6 @@ def local_ray():
         yield f"http://{context.dashboard_url}"
     finally:
         ray.shutdown()
-        wait_for_children_to_exit()
 
 
 def lossless() -> PipelineConfig:

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import wait_for_children_to_exit
 from test_ray import assert_same_video, lossless
 
 from vidsr.media.segments import SegmentConfig
@@ -40,7 +39,6 @@ def two_nodes():
     finally:
         ray.shutdown()
         cluster.shutdown()
-        wait_for_children_to_exit()
 
 
 def kill_first_busy_actor(done: threading.Event, killed: list[int]) -> None:

@@ -23,12 +23,7 @@ from vidsr.train.tokenizer import hq_batch, vq_step
 TINY = TokenizerConfig(widths=(8, 12), stem=2, blocks=1, codebook_size=32, code_dim=4)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _tiny(seed: int = 0) -> VQVAE:

@@ -29,12 +29,7 @@ SMALL = VARConfig(dim=32, depth=2, heads=2)
 shipped = pytest.mark.skipif(not STUDENT_PATH.exists(), reason="no var weights in the package")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _pair(seed: int = 0) -> tuple[VARTeacher, VARStudent]:

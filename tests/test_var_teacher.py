@@ -33,12 +33,7 @@ from vidsr.train.var_data import build_samples
 SMALL = VARConfig(dim=32, depth=2, heads=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _small(seed: int = 0) -> VARTeacher:
