@@ -3,7 +3,8 @@
 Held-out PSNR/SSIM (Y) of the model and of bicubic at every synthetic preset on the full-size evaluation
 photographs, the gain over bicubic on every real source kind (``vidsr.degrade.sources``; each photograph a
 short pan clip, the last, predicted frame scored: a second route beside ``bench/quality.py --real``), and
-the time for one 480p (854x480) input frame; printed as JSON and Markdown tables.
+the time for one 480p (854x480) input frame; printed as JSON and Markdown tables. The JSON goes to
+``docs/models/cnn_x{S}_measured.json`` beside the card (``docs/models/cnn_x{S}.md``): neither ships in the wheel.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Held-out reconstruction PSNR/SSIM (Y) after each scale of the schedule (fidelity against token count),
 codebook usage and perplexity, encode + decode seconds per megapixel, and ``vq-lq`` against bicubic
-(and the CNN peer where its weights ship) at x2 and x4 on the medium preset. Printed as JSON.
+(and the CNN peer where its weights ship) at x2 and x4 on the medium preset. Printed as JSON, for the card
+in ``docs/models/tokenizer.md`` (FOLDER holds the weights: ``vidsr/weights`` by default).
 """
 
 from __future__ import annotations
