@@ -137,7 +137,7 @@ def test_ray_is_a_flag_and_the_address_its_own_option(tmp_path: Path) -> None:
     the old `--ray auto` and `--ray=ADDR` still mean --ray-address, so `ray job submit -- vidsr run ...`
     scripts keep working."""
     from vidsr.cli import build_parser
-    from workers.cli import ray_compat_argv
+    from vidsr.cli_ray import ray_compat_argv
 
     src = tmp_path / "in.mp4"
     src.write_bytes(b"")

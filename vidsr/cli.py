@@ -14,13 +14,14 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any, NoReturn
 
 from vidsr import __version__
+from vidsr.cli_ray import add_ray_option, add_submit_parser, ray_compat_argv
 from vidsr.device import DEVICE_CHOICES
 from vidsr.errors import EXIT_INTERRUPTED, EXIT_PROCESSING, EXIT_USAGE, Interrupted, VidsrError
 from vidsr.progress import PROGRESS_MODES, ProgressOptions
-from workers.cli import add_ray_option, add_submit_parser, ray_compat_argv, run_command, submit_command
 
 __all__ = ["main", "build_parser"]
 
@@ -134,6 +135,14 @@ def _sigterm_as_interrupt() -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def _workers_cli() -> ModuleType:
+    """The one door from the library to the top-level ``workers`` package (Ray), opened only by ``--ray`` and
+    ``submit``: ``workers`` imports ``vidsr``, so importing it here at the top would make the two a cycle."""
+    import workers.cli
+
+    return workers.cli
+
+
 def _warn(message: str) -> None:
     print(f"vidsr: warning: {message}", file=sys.stderr)
 
@@ -145,7 +154,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.format is not None:
         _check_format(args)
     if args.ray or args.ray_address is not None:
-        return run_command(args, _warn)
+        return _workers_cli().run_command(args, _warn)
     jobs = expand_jobs(args.input, args.output, args.format)
     if len(jobs) > 1 or Path(args.input[0]).is_dir():
         return _run_backlog(args, jobs)
@@ -264,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _sigterm_as_interrupt():
             if args.command == "submit":
-                return submit_command(args)
+                return _workers_cli().submit_command(args)
             return _cmd_run(args) if args.command == "run" else _cmd_probe(args)
     except VidsrError as err:
         print(f"vidsr: error: {err}", file=sys.stderr)
