@@ -42,12 +42,13 @@ def _expect(cli, tmp_path: Path, args: list[str], code: int, words: str) -> None
 
 
 def test_missing_input(cli, tmp_path: Path) -> None:
-    _expect(cli, tmp_path, [str(tmp_path / "nope.mp4"), str(tmp_path / "o.mp4")], EXIT_PROCESSING, "input not found")
+    """A path error, as the README and --help say: exit 2 (a file that is there but not video exits 1)."""
+    _expect(cli, tmp_path, [str(tmp_path / "nope.mp4"), str(tmp_path / "o.mp4")], EXIT_USAGE, "input not found")
 
 
 def test_directory_input(cli, tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
-    _expect(cli, tmp_path, [str(tmp_path / "d"), str(tmp_path / "o.mp4")], EXIT_PROCESSING, "is a directory")
+    _expect(cli, tmp_path, [str(tmp_path / "d"), str(tmp_path / "o.mp4")], EXIT_USAGE, "is a directory")
 
 
 def test_empty_input(cli, tmp_path: Path) -> None:
@@ -207,7 +208,7 @@ def test_truncated_mp4_with_index_at_front(cli, clip, tmp_path: Path) -> None:
 def test_real_process_reports_one_line_and_exit_code(tmp_path: Path) -> None:
     """The installed command as a subprocess: no traceback reaches the user."""
     res = run_subprocess("run", tmp_path / "missing.mp4", tmp_path / "o.mp4")
-    assert res.returncode == EXIT_PROCESSING
+    assert res.returncode == EXIT_USAGE
     _one_line_error(res.stderr)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vidsr.config import PipelineConfig
-from vidsr.errors import CorruptInputError, InputError, UsageError
+from vidsr.errors import CorruptInputError, InputPathError, UsageError
 from vidsr.media.containers import SCAN_SUFFIXES, backlog_name
 from vidsr.media.output import check_paths
 from vidsr.media.probe import MediaInfo, probe
@@ -35,7 +35,7 @@ def expand_jobs(inputs: list[str], output: str, fmt: str | None = None) -> list[
     if len(paths) == 1 and not paths[0].is_dir():
         return [(paths[0], out)]
     if len(paths) == 1 and not out.is_dir():
-        raise InputError(f"input is a directory, not a video file: {paths[0]} (to enhance every video in it, "
+        raise InputPathError(f"input is a directory, not a video file: {paths[0]} (to enhance every video in it, "
                          "OUTPUT must be an existing folder)")
     if not out.is_dir():
         raise UsageError(f"several inputs or a folder need an existing output folder, and {out} is not one")

@@ -1,7 +1,7 @@
 """The `vidsr` command: a thin layer over the API that turns typed errors into one line and an exit code.
 
 Exit codes: 0 done, 1 processing error (bad media, write failure, lost frames), 2 usage error
-(options, paths, config), 130 interrupted (Ctrl-C or SIGTERM; no output left behind).
+(options, paths (a missing input too), config), 130 interrupted (Ctrl-C or SIGTERM; no output left behind).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from vidsr.progress import PROGRESS_MODES, ProgressOptions
 
 __all__ = ["main", "build_parser"]
 
-EPILOG = """exit codes: 0 done, 1 processing error (bad or damaged input, write failure),
-2 usage error (options, paths, pipeline), 130 interrupted (no partial output is left)"""
+EPILOG = """exit codes: 0 done, 1 processing error (input not usable video, damaged input, write failure),
+2 usage error (options, pipeline, paths: a missing input too), 130 interrupted (no partial output is left)"""
 
 
 class _Parser(argparse.ArgumentParser):

@@ -7,6 +7,7 @@ __all__ = [
     "UsageError",
     "ConfigError",
     "InputError",
+    "InputPathError",
     "OutputError",
     "ProcessingError",
     "CorruptInputError",
@@ -44,6 +45,13 @@ class ConfigError(UsageError):
 
 class InputError(VidsrError):
     """The input file is missing, unreadable, not a video, or has no video stream."""
+
+
+class InputPathError(InputError):
+    """The input path itself is wrong (missing, a folder, unreadable): a usage error like any other path the
+    user typed (exit 2), while a file that exists but is not usable video stays an :class:`InputError` (exit 1)."""
+
+    exit_code = EXIT_USAGE
 
 
 class OutputError(VidsrError):

@@ -10,7 +10,7 @@ from typing import Any
 
 import av
 
-from vidsr.errors import InputError
+from vidsr.errors import InputError, InputPathError
 from vidsr.media.hdr import HdrMetadata, read_hdr_metadata
 
 __all__ = ["VideoInfo", "StreamInfo", "MediaInfo", "probe", "open_input", "COLOR_NAMES", "EXACT_COLOUR"]
@@ -106,11 +106,11 @@ def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
     """Open ``path`` for reading or raise :class:`InputError` with a one-line reason."""
     p = Path(path)
     if not p.exists():
-        raise InputError(f"input not found: {p}")
+        raise InputPathError(f"input not found: {p}")
     if p.is_dir():
-        raise InputError(f"input is a directory, not a video file: {p}")
+        raise InputPathError(f"input is a directory, not a video file: {p}")
     if not os.access(p, os.R_OK):
-        raise InputError(f"input is not readable (permission denied): {p}")
+        raise InputPathError(f"input is not readable (permission denied): {p}")
     if p.stat().st_size == 0:
         raise InputError(f"input is empty (0 bytes): {p}")
     try:
