@@ -62,3 +62,28 @@ def test_format_is_checked(cli, clip, tmp_path: Path) -> None:
     single = cli("run", src, tmp_path / "o.mp4", "--format", "mkv")
     assert single.code == 2 and "name it o.mkv" in single.stderr
     assert not (tmp_path / "o.mp4").exists()
+
+
+def _times(path: Path) -> dict[str, list[float]]:
+    """Audio packets' and decoded video frames' times (H.264 in MPEG-PS leaves some frames without a pts)."""
+    with av.open(str(path)) as c:
+        audio = [round(float(p.pts * p.time_base), 4) for p in c.demux(audio=0) if p.pts is not None and p.size]
+    with av.open(str(path)) as c:
+        video = [round(f.time, 4) for f in c.decode(video=0) if f.pts is not None]
+    return {"audio": sorted(audio), "video": video}
+
+
+def test_mpeg_ps_output_keeps_the_source_timestamps(cli, clip, tmp_path: Path) -> None:
+    """MPEG-PS in, MPEG-PS out: every audio timestamp as the source's, every timed video frame at its source
+    time. The muxer's default 0.5 s preload shifted the whole output by +40 ms (x264's reorder delay put its
+    first dts under the preload)."""
+    from fractions import Fraction
+
+    src = clip("in.mpg", frames=10, codec="mpeg2video", audio="mp2", time_base=Fraction(1, 25))
+    out = tmp_path / "out.mpg"
+    res = cli("run", src, out, "--pipeline", "fast", "--preset", "medium", "--quiet")  # B-frames: dts < pts
+    assert res.code == 0, res.stderr
+    before, after = _times(src), _times(out)
+    assert before["video"][0] > 0.4  # the source itself carries a PS muxer's preload
+    assert after["audio"] == before["audio"]
+    assert after["video"][0] == before["video"][0] and set(after["video"]) <= set(before["video"])

@@ -14,8 +14,8 @@ import av
 
 from vidsr.errors import UsageError
 
-__all__ = ["SCAN_SUFFIXES", "KEPT_SUFFIXES", "muxer_name", "encoder_for", "check_encoder", "speed_options",
-           "backlog_name"]
+__all__ = ["SCAN_SUFFIXES", "KEPT_SUFFIXES", "muxer_name", "muxer_options", "encoder_for", "check_encoder",
+           "speed_options", "backlog_name"]
 
 # what a folder scan picks up: everything a single run reads
 SCAN_SUFFIXES = {".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mxf", ".flv", ".wmv",
@@ -46,6 +46,18 @@ def muxer_name(path: str | Path) -> str:
             return str(c.format.name)
     except (ValueError, av.FFmpegError):
         raise UsageError(f"cannot tell the container format from the output name: {Path(path).name}") from None
+
+
+# MPEG program-stream muxers hold back 0.5 s of "preload" (ffmpeg's -muxpreload) and, where the first packet's
+# dts falls below it, shift every timestamp until it does: a source already written that way (first dts 0.46 s
+# after an x264 reorder delay) came out 40 ms late. With no preload only a negative dts, which the format cannot
+# store, moves the clock, by the least that makes it zero.
+_PROGRAM_STREAM = {"mpeg", "vob", "dvd", "svcd", "vcd"}
+
+
+def muxer_options(path: str | Path) -> dict[str, str]:
+    """Options for opening ``path`` as an output so that it keeps the source's timestamps."""
+    return {"preload": "0"} if muxer_name(path) in _PROGRAM_STREAM else {}
 
 
 def _fits(codec: str, muxer: str) -> bool:

@@ -17,6 +17,7 @@ import numpy as np
 from vidsr.config import EncodeConfig
 from vidsr.errors import OutputError, UsageError
 from vidsr.frame import Frame
+from vidsr.media.containers import muxer_options
 from vidsr.media.heap import fill_fresh_memory
 from vidsr.media.probe import EXACT_COLOUR, MediaInfo
 from vidsr.media.streams import SidePlan, SideStreams, clean_metadata
@@ -206,7 +207,7 @@ class Remuxer:
         return self.encode.restart_at_scene_cuts and frame.scene_start
 
     def _write(self, frames: Iterator[Frame]) -> None:
-        with av.open(str(self.path), "w") as out:
+        with av.open(str(self.path), "w", options=muxer_options(self.path)) as out:
             out.metadata.update(clean_metadata(self.info.metadata))
             stream: av.VideoStream | None = None
             encoder: av.VideoCodecContext | None = None

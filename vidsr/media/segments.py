@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 
 from vidsr.errors import OutputError, ProcessingError
+from vidsr.media.containers import muxer_options
 from vidsr.media.probe import MediaInfo, open_input
 from vidsr.media.streams import SidePlan, SideStreams, clean_metadata
 
@@ -189,7 +190,7 @@ def join_segments(parts: Sequence[Path], src: Path, dst: Path, info: MediaInfo, 
         raise ProcessingError("no segments to join")
     packets = 0
     try:
-        with av.open(str(dst), "w") as out:
+        with av.open(str(dst), "w", options=muxer_options(dst)) as out:
             out.metadata.update(clean_metadata(info.metadata))
             with av.open(str(parts[0])) as first:
                 template = first.streams.video[0]
