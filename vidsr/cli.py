@@ -237,6 +237,7 @@ def _cmd_probe(args: argparse.Namespace) -> int:
         from vidsr.analysis import analyze_file
 
         data["scenes"] = analyze_file(args.input)
+        data["scene_units"] = ANALYSIS_UNITS
     if args.json:
         print(json.dumps(data, indent=2, default=str))
         return 0
@@ -257,11 +258,27 @@ def _cmd_probe(args: argparse.Namespace) -> int:
         lang = f" [{s.language}]" if s.language else ""
         print(f"  {s.type} #{s.index}: {s.codec}{lang} {s.details}".rstrip())
         print(f"    kept: {plan.describe().split(': ', 1)[1]}")
+    if data.get("scenes"):
+        print("  scenes (degrade-analysis, per-scene means):")
+        for key, meaning in ANALYSIS_UNITS.items():
+            print(f"    {key}: {meaning}")
     for scene in data.get("scenes") or []:
-        vec = " ".join(f"{k} {v:.3f}" for k, v in scene.get("degradation", {}).items())
+        vec = ", ".join(f"{k} {v:.2f}{_UNIT_SUFFIX.get(k, '')}" for k, v in scene.get("degradation", {}).items())
         print(f"  scene {scene['scene_id']}: {scene['start_time']:.2f}-{scene['end_time']:.2f} s, "
               f"{scene['frames']} frames, cut score {scene['cut_score']:.2f}; {vec}")
     return 0
+
+
+# what each number of `probe --analyze` measures, and on what scale (vidsr.analysis.estimators, .scenecut)
+ANALYSIS_UNITS = {
+    "cut score": "how different the scene's first frame is from the one before, 0 (same) to ~1; a cut from 0.2",
+    "noise": "noise standard deviation in 8-bit levels (of 0-255), read on the flattest areas",
+    "blur": "width of the typical edge as a Gaussian sigma in pixels (larger is softer)",
+    "blockiness": "gradient across the 8x8 block grid over that inside the blocks, minus 1 (0: no grid; "
+                  "0.3: steps on the grid 30% stronger)",
+    "ringing": "overshoot and ripple beside the typical edge as a fraction of its step (0: a clean step)",
+}
+_UNIT_SUFFIX = {"noise": " levels", "blur": " px"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,6 +32,10 @@ COLOR_NAMES: dict[str, dict[int, str]] = {
                  18: "arib-std-b67"},
 }
 HDR_TRANSFERS = {16: "HDR10 (PQ)", 18: "HLG"}
+# FFmpeg's AVFMT_NOTIMESTAMPS: a raw elementary stream (.m1v, .m2v, .h264, ...) stores no time at all; its
+# parser invents timestamps at the stream's rate and the container's "duration" is a guess from the bit rate
+# (0.04 s for a 4 s MPEG-1 stream)
+_AVFMT_NOTIMESTAMPS = 0x0080
 
 
 @dataclass
@@ -173,6 +177,11 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
         with open_input(path) as again:
             frames, vfr = _scan_video_packets(again, again.streams.video[0])
         frames = max(frames, vs.frames or 0)  # the index counts frames a truncated file lost
+        rate = vs.average_rate or vs.guessed_rate
+        untimed = bool(container.format.flags & _AVFMT_NOTIMESTAMPS)
+        if untimed:
+            vfr = False  # invented timestamps: the parser's last-frame guess is no variable rate
+        counted_s = float(frames / rate) if untimed and rate else None  # the length the frames make
         pix_fmt = cc.pix_fmt or first.format.name
         trc = first.color_trc if first.color_trc not in (None, 2) else cc.color_trc
         video = VideoInfo(
@@ -188,10 +197,10 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
             color_trc=int(trc or 2),
             rotation=rotation,
             time_base=vs.time_base,
-            average_rate=vs.average_rate or vs.guessed_rate,
+            average_rate=rate,
             frames=frames,
             variable_frame_rate=vfr,
-            duration_s=float(vs.duration * vs.time_base) if vs.duration else None,
+            duration_s=counted_s or (float(vs.duration * vs.time_base) if vs.duration else None),
             sample_aspect_ratio=vs.sample_aspect_ratio or None,
             hdr=HDR_TRANSFERS.get(int(trc or 2)),
             hdr_metadata=read_hdr_metadata(first),
@@ -218,7 +227,7 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
         return MediaInfo(
             path=str(path),
             format=container.format.name,
-            duration_s=container.duration / 1e6 if container.duration else video.duration_s,
+            duration_s=counted_s or (container.duration / 1e6 if container.duration else video.duration_s),
             metadata=dict(container.metadata),
             video=video,
             streams=streams,
