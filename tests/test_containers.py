@@ -87,3 +87,37 @@ def test_mpeg_ps_output_keeps_the_source_timestamps(cli, clip, tmp_path: Path) -
     assert before["video"][0] > 0.4  # the source itself carries a PS muxer's preload
     assert after["audio"] == before["audio"]
     assert after["video"][0] == before["video"][0] and set(after["video"]) <= set(before["video"])
+
+
+def _ts_with_data_track(path: Path) -> Path:
+    """An MPEG-TS file with H.264 and a data stream (as cameras and broadcast files carry)."""
+    from fractions import Fraction
+
+    import numpy as np
+
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 64, "yuv420p"
+        d = out.add_data_stream()
+        for i in range(4):
+            f = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24").reformat(format="yuv420p")
+            f.pts, f.time_base = i, Fraction(1, 25)
+            out.mux(v.encode(f))
+            p = av.Packet(b"telemetry")
+            p.stream, p.pts, p.dts, p.time_base = d, i, i, Fraction(1, 25)
+            out.mux(p)
+        out.mux(v.encode(None))
+    return path
+
+
+def test_a_dropped_data_track_names_containers_that_keep_it(tmp_path: Path) -> None:
+    """The warning said "use .mkv to keep it" on a .mkv output, which had just refused the track: now it names
+    the containers that really take it."""
+    from vidsr.media.streams import plan_side_streams
+
+    src = _ts_with_data_track(tmp_path / "in.ts")
+    (mkv,) = plan_side_streams(src, 0, "out.mkv", "aac")
+    assert mkv.action == "drop" and mkv.reason == ".mkv does not accept data; use .mov or .ts to keep it"
+    (mp4,) = plan_side_streams(src, 0, "out.mp4", "aac")
+    assert mp4.reason == ".mp4 does not accept data; use .mov or .ts to keep it"
+    assert plan_side_streams(src, 0, "out.mov", "aac")[0].action == "copy"

@@ -98,8 +98,23 @@ def plan_side_streams(src: str | Path, video_index: int, out_name: str, audio_fa
                                       f"{Path(out_name).suffix} does not accept {codec}"))
             else:
                 plans.append(SidePlan(s.index, s.type, codec, "drop",
-                                      reason=f"{Path(out_name).suffix} does not accept {codec}; use .mkv to keep it"))
+                                      reason=f"{Path(out_name).suffix} does not accept {codec}; "
+                                      f"{_where_kept(s, out_name)}"))
     return plans
+
+
+# containers a dropped stream may fit in instead, in the order a user would reach for them
+_ALTERNATIVES = (".mkv", ".mov", ".mp4", ".ts")
+
+
+def _where_kept(stream: av.stream.Stream, out_name: str) -> str:
+    """Which other output containers take ``stream`` by copy, tried as the output's own is: the advice used to
+    be ".mkv" always, even on a .mkv output that had just refused a data track (MOV and MPEG-TS take it)."""
+    own = Path(out_name).suffix.lower()
+    fits = [ext for ext in _ALTERNATIVES if ext != own and _copy_accepted(stream, f"x{ext}") is None]
+    if not fits:
+        return "no container vidsr writes can hold it"
+    return f"use {' or '.join(fits)} to keep it"
 
 
 class SideStreams:
