@@ -67,3 +67,23 @@ def test_resumed_frames_are_done_but_not_in_fps(monkeypatch) -> None:
     bar.update(1)
     assert (states[-1]["frames"], states[-1]["percent"]) == (91, 91.0)
     assert (states[-1]["fps"], states[-1]["eta_s"]) == (0.5, 18.0)  # 1 frame in 2 s, 9 left
+
+
+def test_a_warning_prints_above_the_bar_not_into_it(capsys) -> None:
+    """A warning during a run goes through the bar's own write: the bar's line is cleared first, the warning
+    stands on a line of its own, and the bar is drawn once more below it (a plain print tore the bar)."""
+    from vidsr.cli import _warn
+
+    bar = Progress(10, enabled=True)
+    bar.update(3)
+    capsys.readouterr()
+    _warn("resuming o.mp4: 1 finished chunks")
+    err = capsys.readouterr().err
+    before, line, after = err.partition("vidsr: warning: resuming o.mp4: 1 finished chunks\n")
+    assert line, err
+    assert before.endswith("\r") and before.strip(" \r") == ""  # only the bar's erasure precedes the warning
+    assert "3/10" in after  # the bar again, below the warning
+    bar.close()
+    capsys.readouterr()
+    _warn("after the run")
+    assert capsys.readouterr().err == "vidsr: warning: after the run\n"  # no bar: a plain line

@@ -144,7 +144,9 @@ def _workers_cli() -> ModuleType:
 
 
 def _warn(message: str) -> None:
-    print(f"vidsr: warning: {message}", file=sys.stderr)
+    from vidsr.progress import write  # above a live progress bar, not torn into it
+
+    write(f"vidsr: warning: {message}")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["Progress", "ProgressOptions", "ProgressSpec", "PROGRESS_MODES", "DEFAULT_PERIOD_S"]
+__all__ = ["Progress", "ProgressOptions", "ProgressSpec", "PROGRESS_MODES", "DEFAULT_PERIOD_S", "write"]
 
 T = TypeVar("T")
 
@@ -35,6 +35,20 @@ class ProgressOptions:
 # (the bar), one of PROGRESS_MODES, ProgressOptions, or a callable given a state dict (``Progress.state``) at
 # every update
 ProgressSpec = bool | str | ProgressOptions | Callable[[dict[str, Any]], None] | None
+
+
+_SHOWN: Progress | None = None  # the bar on the terminal now, if any (one run draws one at a time)
+
+
+def write(line: str) -> None:
+    """Print ``line`` on stderr: above a live bar through its own write (the bar is cleared, the line printed, the
+    bar drawn again below it), plainly where no bar is shown. A plain print under a bar left a torn copy of the
+    bar with the warning glued to its end, and the bar drawn again on the next line."""
+    shown = _SHOWN
+    if shown is not None and not shown._closed:
+        shown._bar.write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr, flush=True)
 
 
 class Progress:
@@ -63,6 +77,9 @@ class Progress:
         size = shutil.get_terminal_size(fallback=(80, 24))
         self._bar = tqdm(total=total, unit="frame", desc=desc, disable=mode != "bar", file=sys.stderr,
                          ncols=size.columns or 80, nrows=size.lines or 24, smoothing=0.1)
+        if mode == "bar":
+            global _SHOWN
+            _SHOWN = self
 
     def wrap(self, items: Iterator[T]) -> Iterator[T]:
         for item in items:
@@ -117,6 +134,9 @@ class Progress:
             return
         self._closed = True
         self._bar.close()
+        global _SHOWN
+        if _SHOWN is self:
+            _SHOWN = None
         if sys.exc_info()[0] is not None:
             return
         if self._mode in ("json", "callback") or (self._mode == "lines" and self._printed):
