@@ -16,7 +16,7 @@ from vidsr.config import PipelineConfig
 from vidsr.errors import CorruptInputError, InputPathError, UsageError
 from vidsr.media.containers import SCAN_SUFFIXES, backlog_name
 from vidsr.media.output import check_paths
-from vidsr.media.probe import MediaInfo, probe
+from vidsr.media.probe import MediaInfo, check_local_input, probe
 from vidsr.media.remux import check_codec
 from vidsr.pipeline import Enhancer, configure, enhance, for_output
 from vidsr.progress import ProgressSpec
@@ -30,6 +30,8 @@ VIDEO_SUFFIXES = SCAN_SUFFIXES  # what a folder scan picks up: every container a
 def expand_jobs(inputs: list[str], output: str, fmt: str | None = None) -> list[tuple[Path, Path]]:
     """One file and one output name: one job. Several files or a folder: OUTPUT is a folder and each
     output is named as its input, in a container vidsr writes well (``fmt``, e.g. ``mkv``, chooses it)."""
+    for p in inputs:
+        check_local_input(p)  # before Path() folds a URL's // into /
     paths = [Path(p) for p in inputs]
     out = Path(output)
     if len(paths) == 1 and not paths[0].is_dir():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import stat
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -13,7 +15,8 @@ import av
 from vidsr.errors import InputError, InputPathError
 from vidsr.media.hdr import HdrMetadata, read_hdr_metadata
 
-__all__ = ["VideoInfo", "StreamInfo", "MediaInfo", "probe", "open_input", "COLOR_NAMES", "EXACT_COLOUR"]
+__all__ = ["VideoInfo", "StreamInfo", "MediaInfo", "probe", "open_input", "check_local_input", "COLOR_NAMES",
+           "EXACT_COLOUR"]
 
 # swscale flags for YUV <-> RGB: without accurate rounding and full chroma interpolation a round trip
 # darkens every channel by 1-1.5 levels (measured), a visible shift; with them it is under 0.05.
@@ -106,8 +109,22 @@ class MediaInfo:
         return d
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_NOT_A_FILE = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def check_local_input(path: str | os.PathLike[str]) -> None:
+    """A URL is refused as itself: ``Path`` would fold its ``//`` into ``/`` and call it a missing file. vidsr
+    reads its input more than once (probe, side streams, resume), which a network stream does not allow."""
+    text = os.fspath(path)
+    if isinstance(text, str) and _URL.match(text) and not Path(text).exists():
+        raise InputPathError(f"input is a URL, not a local file: {text} (download it first)")
+
+
 def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
     """Open ``path`` for reading or raise :class:`InputError` with a one-line reason."""
+    check_local_input(path)
     p = Path(path)
     if not p.exists():
         raise InputPathError(f"input not found: {p}")
@@ -115,6 +132,11 @@ def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
         raise InputPathError(f"input is a directory, not a video file: {p}")
     if not os.access(p, os.R_OK):
         raise InputPathError(f"input is not readable (permission denied): {p}")
+    mode = p.stat().st_mode
+    for is_kind, kind in _NOT_A_FILE:
+        if is_kind(mode):  # a pipe or /dev/zero reads as 0 bytes, or forever: say what it is instead
+            raise InputPathError(f"input is {kind}, not a video file: {p} (vidsr reads a regular file more than "
+                                 "once; save the stream to a file first)")
     if p.stat().st_size == 0:
         raise InputError(f"input is empty (0 bytes): {p}")
     try:
