@@ -3,7 +3,8 @@
 Random crops of the training photographs (scale jitter, flips, rot90) are degraded on the fly by the
 random second-order sampler; L1 loss, Adam, cosine learning rate. Resumable: ``OUT/ckpt.pt`` is written
 every ``--ckpt-every`` steps and picked up by the same command. Batches depend only on (seed, step), so
-a resumed run sees the same data as an uninterrupted one. Loss and held-out PSNR go to ``OUT/train.log``.
+a resumed run sees the same data as an uninterrupted one. Loss and held-out PSNR go to ``OUT/train.log``;
+a number written to ``OUT/threads`` changes the thread count of the running job (``vidsr.train.loop``).
 On a shared CPU, ``--minutes`` fits the learning-rate schedule to a wall-time budget instead of a step
 count, so the run always ends annealed.
 
@@ -16,9 +17,8 @@ learns from the same estimates it will be given, not from the true parameters.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ from vidsr.data import eval_images, train_images
 from vidsr.degrade import degrade, preset, sample_params
 from vidsr.models.cnn import CNNConfig, CompactSR, save_weights
 from vidsr.train.evaluate import evaluate
+from vidsr.train.loop import Budget, Mean, Run, cosine_lr
 from vidsr.train.source_data import PoolSpec, SourcePool, evaluate_sources
 
 __all__ = ["make_batch", "make_conditioned_batch", "main"]
@@ -118,14 +119,7 @@ def make_conditioned_batch(
     return torch.cat(lqs)[:batch], torch.cat(hqs)[:batch], torch.cat(degs)[:batch]
 
 
-def _log(path: Path, record: dict) -> None:
-    line = json.dumps(record)
-    print(line, flush=True)
-    with open(path, "a") as f:
-        f.write(line + "\n")
-
-
-def main(argv: list[str] | None = None) -> None:
+def _parse() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m vidsr.train.cnn", description=__doc__)
     ap.add_argument("--scale", type=int, default=2)
     ap.add_argument("--data", type=Path, default=Path("data"))
@@ -173,41 +167,80 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ckpt-every", type=int, default=100)
     ap.add_argument("--export", type=Path, default=None, help="write fp16 safetensors here when done")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (checkpointed) after this long; 0 = never")
-    args = ap.parse_args(argv)
+    return ap
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    log = args.out / "train.log"
-    cfg = CNNConfig(scale=args.scale, channels=args.channels, blocks=args.blocks, cond_dim=4 if args.cond else 0)
-    model = CompactSR(cfg)
+
+def _init_from(model: CompactSR, path: Path) -> None:
+    """Start from another net: everything but the scale-specific tail transfers; residual blocks the source
+    lacks (a deeper net) start as identities, so the start is exactly the source net."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        src = {k: v.float() for k, v in load_file(str(path)).items()}
+    else:
+        src = torch.load(path, map_location="cpu", weights_only=True)["model"]
+    own = model.state_dict()
+    model.load_state_dict({k: v for k, v in src.items() if k in own and own[k].shape == v.shape}, strict=False)
+    for i, block in enumerate(model.body):
+        if f"body.{i}.conv2.weight" not in src:
+            torch.nn.init.zeros_(block.conv2.weight)
+            torch.nn.init.zeros_(block.conv2.bias)
+
+
+Batches = Callable[[int], tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]
+
+
+def _batches(args: argparse.Namespace, images: list[np.ndarray], pool: SourcePool | None) -> Batches:
+    """``step -> (LQ, HQ, vector or None)``: from the pool of real sources (renewed every ``--refresh-every``
+    steps, so call it once per step, in order), or degraded on the fly as a pure function of (seed, step)."""
+
+    def batch(step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        if pool is not None:
+            if step and step % args.refresh_every == 0:
+                pool.refresh(args.refresh, step // args.refresh_every)
+            lq, hq, deg = pool.batch(args.batch, args.patch, step)
+            return lq, hq, deg if args.cond else None
+        if args.cond:
+            return make_conditioned_batch(
+                images, args.batch, args.patch, args.scale, args.seed, step, args.train_degradation, args.region
+            )
+        lq, hq = make_batch(images, args.batch, args.patch, args.scale, args.seed, step, args.train_degradation)
+        return lq, hq, None
+
+    return batch
+
+
+def _held_out(model: CompactSR, args: argparse.Namespace, held_out: list, real: bool) -> dict:
+    """The log record of an evaluation: gain over bicubic on real source kinds, or the medium preset's figures."""
+    model.eval()
+    sr = lambda x: model(x, batch_degradations(x) if args.cond else None)  # noqa: E731
+    if real:
+        r = evaluate_sources(sr, held_out, args.scale, ("clean", "x264-crf28", "camera"))
+        model.train()
+        return {"eval_sources_gain_db": r}
+    r = evaluate(sr, held_out, args.scale)
+    model.train()
+    return {"eval_medium": {k: round(float(v), 4) for k, v in r.items()}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse().parse_args(argv)
+    run = Run(args.out, args.threads, args.seed)
+    model = CompactSR(
+        CNNConfig(scale=args.scale, channels=args.channels, blocks=args.blocks, cond_dim=4 if args.cond else 0)
+    )
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.99))
-    step, elapsed = 0, 0.0
-    ckpt_path = args.out / "ckpt.pt"
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    budget = Budget(args.steps, args.minutes)
+    if (ck := run.load()) is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
-        step, elapsed = ck["step"], ck["elapsed"]
-        _log(log, {"event": "resume", "step": step})
+        budget.load_state_dict(ck)
+        run.log({"event": "resume", "step": budget.step})
     elif args.init is not None:
-        if args.init.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            src = {k: v.float() for k, v in load_file(str(args.init)).items()}
-        else:
-            src = torch.load(args.init, map_location="cpu", weights_only=True)["model"]
-        own = model.state_dict()
-        # everything but the scale-specific tail transfers
-        model.load_state_dict({k: v for k, v in src.items() if k in own and own[k].shape == v.shape}, strict=False)
-        # residual blocks the source lacks (a deeper net) start as identities, so the start is the source net
-        for i, block in enumerate(model.body):
-            if f"body.{i}.conv2.weight" not in src:
-                torch.nn.init.zeros_(block.conv2.weight)
-                torch.nn.init.zeros_(block.conv2.bias)
-        _log(log, {"event": "init", "from": str(args.init)})
+        _init_from(model, args.init)
+        run.log({"event": "init", "from": str(args.init)})
     else:
-        _log(log, {"event": "start", "args": {k: str(v) for k, v in vars(args).items()}})
+        run.log({"event": "start", "args": {k: str(v) for k, v in vars(args).items()}})
 
     t0 = time.time()
     images = [img for _, img in train_images(args.data, max_side=2560)]
@@ -215,77 +248,42 @@ def main(argv: list[str] | None = None) -> None:
     pool = None
     if args.sources == "real":
         pool = SourcePool(images, PoolSpec(args.scale, size=args.pool), args.seed)
-        pool.refresh(args.refresh, step // args.refresh_every)  # a resumed run continues from a fresh pool
-    _log(
-        log,
-        {"event": "data", "train": len(images), "eval": len(held_out), "load_s": round(time.time() - t0, 1)},
-    )
+        pool.refresh(args.refresh, budget.step // args.refresh_every)  # a resumed run continues from a fresh pool
+    run.log({"event": "data", "train": len(images), "eval": len(held_out), "load_s": round(time.time() - t0, 1)})
+    batch = _batches(args, images, pool)
 
     def checkpoint() -> None:
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed}, tmp)
-        tmp.rename(ckpt_path)
-
-    def run_eval() -> None:
-        model.eval()
-        sr = lambda x: model(x, batch_degradations(x) if args.cond else None)  # noqa: E731
-        if pool is not None:
-            r = evaluate_sources(sr, held_out, args.scale, ("clean", "x264-crf28", "camera"))
-            model.train()
-            _log(log, {"step": step, "eval_sources_gain_db": r})
-            return
-        r = evaluate(sr, held_out, args.scale)
-        model.train()
-        _log(log, {"step": step, "eval_medium": {k: round(float(v), 4) for k, v in r.items()}})
+        run.save({"model": model.state_dict(), "opt": opt.state_dict(), **budget.state_dict()})
 
     model.train()
-    t_start, loss_acc, n_acc = time.time(), 0.0, 0
-
-    def progress() -> float:
-        """Where the cosine schedule is: by steps on a quiet machine, by time on a shared one."""
-        by_time = elapsed / (args.minutes * 60) if args.minutes else 0.0
-        return min(max(step / args.steps, by_time), 1.0)
-
-    while progress() < 1.0:
-        lr = args.lr * 0.5 * (1 + math.cos(math.pi * progress()))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        if pool is not None:
-            if step and step % args.refresh_every == 0:
-                pool.refresh(args.refresh, step // args.refresh_every)
-            lq, hq, deg = pool.batch(args.batch, args.patch, step)
-            deg = deg if args.cond else None
-        elif args.cond:
-            lq, hq, deg = make_conditioned_batch(
-                images, args.batch, args.patch, args.scale, args.seed, step, args.train_degradation, args.region
-            )
-        else:
-            lq, hq = make_batch(images, args.batch, args.patch, args.scale, args.seed, step, args.train_degradation)
-            deg = None
+    mean = Mean()
+    budget.start_clock()
+    while not budget.done():
+        lr = cosine_lr(opt, args.lr, budget.progress())
+        lq, hq, deg = batch(budget.step)
         loss = F.l1_loss(model(lq, deg), hq)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        step += 1
-        loss_acc, n_acc = loss_acc + loss.item(), n_acc + 1
-        now = time.time()
-        elapsed, t_start = elapsed + (now - t_start), now
-        if step % 25 == 0:
-            _log(log, {"step": step, "loss": round(loss_acc / n_acc, 5), "lr": lr, "elapsed_s": round(elapsed)})
-            loss_acc, n_acc = 0.0, 0
-        if step % args.ckpt_every == 0 or progress() >= 1.0:
+        mean.add(loss=loss.item())
+        budget.tick()
+        if budget.step % 25 == 0:
+            run.log({"step": budget.step, "loss": round(mean.pop()["loss"], 5), "lr": lr,
+                     "elapsed_s": round(budget.elapsed)})
+            run.poll_threads(budget.step)
+        if budget.every(args.ckpt_every):
             checkpoint()
-        if step % args.eval_every == 0 or progress() >= 1.0:
-            run_eval()
-            t_start = time.time()  # evaluation is not training time
+        if budget.every(args.eval_every):
+            run.log({"step": budget.step, **_held_out(model, args, held_out, pool is not None)})
+            budget.start_clock()  # evaluation is not training time
         if args.max_minutes and (time.time() - t0) > args.max_minutes * 60:
             checkpoint()
-            _log(log, {"event": "time limit", "step": step})
+            run.log({"event": "time limit", "step": budget.step})
             break
     if args.export is not None:
         model.eval()
-        save_weights(model, args.export, meta={"steps": step, "train_seconds": round(elapsed)})
-        _log(log, {"event": "exported", "path": str(args.export), "step": step})
+        save_weights(model, args.export, meta={"steps": budget.step, "train_seconds": round(budget.elapsed)})
+        run.log({"event": "exported", "path": str(args.export), "step": budget.step})
 
 
 if __name__ == "__main__":

@@ -9,14 +9,13 @@ latent and 29.2 dB from the quantized one, so the codebook, not the decoder's ca
 
 Same crops as stage ``vq`` of ``vidsr.train.tokenizer`` (a pure function of (seed, step)), loss L1 +
 ``--ssim-weight`` (1 - SSIM) / 2 on pixels, Adam with a cosine learning rate over a wall-time budget.
-Resumable from ``OUT/ckpt.pt``; the log (loss, held-out reconstruction) goes to ``OUT/train.log``.
+Resumable from ``OUT/ckpt.pt``; the log (loss, held-out reconstruction) goes to ``OUT/train.log``; a number
+written to ``OUT/threads`` changes the running job's thread count (``vidsr.train.loop``).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import time
 from pathlib import Path
 
 import torch
@@ -25,7 +24,8 @@ from kornia.losses import ssim_loss
 
 from vidsr.data import eval_images, train_images
 from vidsr.models.vqvae import VQVAE, load_vqvae, save_weights
-from vidsr.train.tokenizer import _log, hq_batch, recon_figures
+from vidsr.train.loop import Budget, Mean, Run, cosine_lr
+from vidsr.train.tokenizer import hq_batch, recon_figures
 
 __all__ = ["decoder_step", "main"]
 
@@ -44,7 +44,7 @@ def decoder_step(vq: VQVAE, opt: torch.optim.Optimizer, x_BCHW: torch.Tensor, ss
     return {"l1": l1.item(), "ssim_loss": ls.item()}
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parse() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m vidsr.train.decoder", description=__doc__)
     ap.add_argument("--tokenizer", type=Path, default=WEIGHTS, help="the tokenizer whose decoder is tuned")
     ap.add_argument("--data", type=Path, default=Path("data"))
@@ -60,25 +60,33 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--eval-side", type=int, default=512)
     ap.add_argument("--ckpt-every", type=int, default=50)
     ap.add_argument("--export", type=Path, default=None, help="write the tokenizer with the tuned decoder here")
-    args = ap.parse_args(argv)
+    return ap
 
-    torch.set_num_threads(args.threads)
-    args.out.mkdir(parents=True, exist_ok=True)
-    log, ckpt_path = args.out / "train.log", args.out / "ckpt.pt"
+
+def _export(vq: VQVAE, tokenizer: Path, path: Path, budget: Budget) -> None:
+    """The tokenizer with the tuned decoder, its history (metadata) kept and the fine-tuning added."""
+    from safetensors import safe_open
+
+    with safe_open(str(tokenizer), framework="pt") as f:
+        meta = {k: v for k, v in f.metadata().items() if k not in ("config", "kind")}
+    meta |= {"decoder_finetune_steps": budget.step, "decoder_finetune_seconds": round(budget.elapsed)}
+    save_weights(vq.eval(), path, meta=meta)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse().parse_args(argv)
+    run = Run(args.out, args.threads)
     vq = load_vqvae(args.tokenizer)
-    for p in vq.decoder.parameters():
-        p.requires_grad_(True)
+    vq.decoder.requires_grad_(True)
     opt = torch.optim.Adam(vq.decoder.parameters(), lr=args.lr, betas=(0.9, 0.99))
-    state = {"step": 0, "elapsed": 0.0}
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    budget = Budget(args.steps, args.minutes)
+    if (ck := run.load()) is not None:
         vq.decoder.load_state_dict(ck["decoder"])
         opt.load_state_dict(ck["opt"])
-        state = ck["state"]
-        _log(log, {"event": "resume", **state})
+        budget.load_state_dict(ck["state"])
+        run.log({"event": "resume", **budget.state_dict()})
     else:
-        _log(log, {"event": "start", "args": {k: str(v) for k, v in vars(args).items()}})
-
+        run.log({"event": "start", "args": {k: str(v) for k, v in vars(args).items()}})
     images = [img for _, img in train_images(args.data, max_side=1600)]
     held_out = eval_images(args.data, max_side=args.eval_side)
 
@@ -86,56 +94,31 @@ def main(argv: list[str] | None = None) -> None:
         vq.eval()
         r = recon_figures(vq, held_out)
         vq.decoder.train()
-        _log(log, {"step": state["step"], "held_out": {k: round(v, 4) for k, v in r.items()}})
+        run.log({"step": budget.step, "held_out": {k: round(v, 4) for k, v in r.items()}})
 
-    def checkpoint() -> None:
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"decoder": vq.decoder.state_dict(), "opt": opt.state_dict(), "state": dict(state)}, tmp)
-        tmp.rename(ckpt_path)
-
-    def progress() -> float:
-        return min(max(state["step"] / args.steps, state["elapsed"] / (args.minutes * 60)), 1.0)
-
-    if state["step"] == 0:
+    if budget.step == 0:
         evaluate()  # the starting point, on the same footing as every later figure
     vq.decoder.train()
-    t_last, acc, n = time.time(), [0.0, 0.0], 0
-    while (p := progress()) < 1.0:
-        lr = args.lr * 0.5 * (1 + math.cos(math.pi * p))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        terms = decoder_step(vq, opt, hq_batch(images, args.batch, args.seed, state["step"]), args.ssim_weight)
-        state["step"] += 1
-        acc, n = [acc[0] + terms["l1"], acc[1] + terms["ssim_loss"]], n + 1
-        now = time.time()
-        state["elapsed"], t_last = state["elapsed"] + (now - t_last), now
-        done = progress() >= 1.0
-        if state["step"] % 25 == 0 or done:
-            _log(
-                log,
-                {
-                    "step": state["step"],
-                    "l1": round(acc[0] / n, 5),
-                    "ssim_loss": round(acc[1] / n, 5),
-                    "lr": round(lr, 6),
-                    "elapsed_s": round(state["elapsed"]),
-                },
-            )
-            acc, n = [0.0, 0.0], 0
-        if state["step"] % args.ckpt_every == 0 or done:
-            checkpoint()
-        if state["step"] % args.eval_every == 0 or done:
+    mean = Mean()
+    budget.start_clock()
+    while not budget.done():
+        lr = cosine_lr(opt, args.lr, budget.progress())
+        terms = decoder_step(vq, opt, hq_batch(images, args.batch, args.seed, budget.step), args.ssim_weight)
+        mean.add(**terms)
+        budget.tick()
+        if budget.every(25):
+            m = mean.pop()
+            run.log({"step": budget.step, "l1": round(m["l1"], 5), "ssim_loss": round(m["ssim_loss"], 5),
+                     "lr": round(lr, 6), "elapsed_s": round(budget.elapsed)})
+            run.poll_threads(budget.step)
+        if budget.every(args.ckpt_every):
+            run.save({"decoder": vq.decoder.state_dict(), "opt": opt.state_dict(), "state": budget.state_dict()})
+        if budget.every(args.eval_every):
             evaluate()
-            t_last = time.time()  # evaluation is not training time
+            budget.start_clock()  # evaluation is not training time
     if args.export is not None:
-        from safetensors import safe_open
-
-        with safe_open(str(args.tokenizer), framework="pt") as f:
-            meta = {k: v for k, v in f.metadata().items() if k not in ("config", "kind")}  # the tokenizer's history
-        meta |= {"decoder_finetune_steps": state["step"], "decoder_finetune_seconds": round(state["elapsed"])}
-        vq.eval()
-        save_weights(vq, args.export, meta=meta)
-        _log(log, {"event": "exported", "path": str(args.export), "step": state["step"]})
+        _export(vq, args.tokenizer, args.export, budget)
+        run.log({"event": "exported", "path": str(args.export), "step": budget.step})
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ torch thread count of a running job (e.g. when a neighbour's job ends).
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import time
 from pathlib import Path
 
@@ -35,8 +33,9 @@ from vidsr.data import eval_images, train_images
 from vidsr.models.vqvae import VQVAE, LQEncoder, TokenizerConfig, save_weights
 from vidsr.train.cnn import make_batch
 from vidsr.train.evaluate import bicubic_up, evaluate, psnr_y, ssim_y, to_tensor
+from vidsr.train.loop import Budget, Mean, Run, cosine_lr
 
-__all__ = ["hq_batch", "vq_step", "recon_figures", "main"]
+__all__ = ["hq_batch", "vq_step", "recon_figures", "train_vq", "train_lq", "main"]
 
 # crop shapes of equal area (4096 px): square, 4:3-ish and 16:9-ish both ways; all multiples of 16
 CROP_SHAPES = ((64, 64), (48, 80), (80, 48), (32, 128), (128, 32))
@@ -107,13 +106,6 @@ def vq_step(
     return {"loss": loss.item(), "l1": l1.item(), "ssim_loss": ls.item(), "vq_loss": vq_loss.item()}
 
 
-def _log(path: Path, record: dict) -> None:
-    line = json.dumps(record)
-    print(line, flush=True)
-    with open(path, "a") as f:
-        f.write(line + "\n")
-
-
 def _parse() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m vidsr.train.tokenizer",
@@ -150,12 +142,110 @@ def _parse() -> argparse.ArgumentParser:
     return ap
 
 
+BETAS = (0.9, 0.99)
+
+
+def _checkpoint(
+    run: Run, state: dict, vq: VQVAE, opt: torch.optim.Optimizer, lq_enc: LQEncoder | None = None
+) -> None:
+    ck = {"state": dict(state), "vq": vq.state_dict(), "hits_V": vq.quantize.hits_V, "opt": opt.state_dict()}
+    if lq_enc is not None:
+        ck["lq"] = lq_enc.state_dict()
+    run.save(ck)
+
+
+def train_vq(
+    run: Run, args: argparse.Namespace, vq: VQVAE, opt: torch.optim.Optimizer, state: dict, images: list, held_out: list
+) -> torch.optim.Optimizer:
+    """Stage ``vq`` from ``state``'s step on: a plain auto-encoder for the first ``--warmup`` share, then
+    k-means initialises the codebook (with fresh Adam moments, returned) and dead codes are restarted."""
+    budget = Budget(args.vq_steps, args.vq_minutes)
+    budget.load_state_dict(state)
+    vq.train()
+    mean = Mean()
+    budget.start_clock()
+    while not budget.done():
+        p, step = budget.progress(), budget.step
+        quantize = p >= args.warmup
+        if quantize and not state["kmeans_done"]:
+            with torch.no_grad():
+                f = vq.encoder(hq_batch(images, 4 * args.batch, args.seed + 7, 0))
+                vq.quantize.kmeans_init(f)
+            state["kmeans_done"] = True
+            opt = torch.optim.Adam(vq.parameters(), lr=args.lr, betas=BETAS)  # fresh moments
+            run.log({"event": "kmeans init", "step": step, "latents": int(f.numel() // f.shape[1])})
+        lr = cosine_lr(opt, args.lr, p)
+        terms = vq_step(vq, opt, hq_batch(images, args.batch, args.seed, step), quantize, args.ssim_weight,
+                        args.vq_weight)
+        mean.add(l1=terms["l1"], ssim_loss=terms["ssim_loss"], vq_loss=terms["vq_loss"])
+        restarted = vq.quantize.restart_dead_codes() if quantize and (step + 1) % args.restart_every == 0 else 0
+        budget.tick()
+        state.update(budget.state_dict())
+        if budget.step % 25 == 0:
+            m = mean.pop()
+            run.log({"stage": "vq", "step": budget.step, "l1": round(m["l1"], 5), "ssim_loss": round(m["ssim_loss"], 5),
+                     "vq_loss": round(m["vq_loss"], 6), "lr": round(lr, 6), "restarted": restarted,
+                     "elapsed_s": round(budget.elapsed), "threads": torch.get_num_threads()})
+            run.poll_threads(budget.step)
+        if budget.every(args.ckpt_every):
+            _checkpoint(run, state, vq, opt)
+        if quantize and budget.every(args.eval_every):
+            vq.eval()
+            r = recon_figures(vq, held_out)
+            vq.train()
+            run.log({"stage": "vq", "step": budget.step, "held_out": {k: round(v, 4) for k, v in r.items()}})
+            budget.start_clock()  # evaluation is not training time
+    return opt
+
+
+def train_lq(
+    run: Run, args: argparse.Namespace, vq: VQVAE, lq_enc: LQEncoder, opt: torch.optim.Optimizer, state: dict,
+    images: list, held_out: list,
+) -> None:
+    """Stage ``lq`` from ``state``'s step on: the frozen tokenizer's latent of the HQ crop is the target of the
+    LQ encoder's latent of the degraded one (x2 and x4 in turn), plus L1 of the decoded quantized latent."""
+    budget = Budget(args.lq_steps, args.lq_minutes)
+    budget.load_state_dict(state)
+    lq_enc.train()
+    mean = Mean()
+    budget.start_clock()
+    while not budget.done():
+        step = budget.step
+        lr = cosine_lr(opt, args.lq_lr, budget.progress())
+        scale = (2, 4)[step % 2]
+        lq, hq = make_batch(images, args.batch, 64 // scale, scale, args.seed + 1, step)
+        with torch.no_grad():
+            f_hq = vq.encoder(hq)
+        f_lq = lq_enc(bicubic_up(lq, scale))
+        fhat, _ = vq.quantize(f_lq)  # straight-through: the decoder's loss reaches the LQ encoder
+        feat = F.mse_loss(f_lq, f_hq)
+        pix = F.l1_loss(vq.decoder(fhat), hq)
+        loss = args.feat_weight * feat + pix
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        mean.add(feat=feat.item(), pix=pix.item())
+        budget.tick()
+        state.update(budget.state_dict())
+        if budget.step % 25 == 0:
+            m = mean.pop()
+            run.log({"stage": "lq", "step": budget.step, "feat_l2": round(m["feat"], 5), "pix_l1": round(m["pix"], 5),
+                     "lr": round(lr, 6), "elapsed_s": round(budget.elapsed), "threads": torch.get_num_threads()})
+            run.poll_threads(budget.step)
+        if budget.every(args.ckpt_every):
+            _checkpoint(run, state, vq, opt, lq_enc)
+        if budget.every(args.eval_every):
+            lq_enc.eval()
+            r = {s: evaluate(_vq_lq_fn(vq, lq_enc, s), held_out, s, "medium") for s in (2, 4)}
+            lq_enc.train()
+            eval_medium = {s: {k: round(float(v), 4) for k, v in m.items()} for s, m in r.items()}
+            run.log({"stage": "lq", "step": budget.step, "eval_medium": eval_medium})
+            budget.start_clock()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parse().parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    log, ckpt_path, threads_file = args.out / "train.log", args.out / "ckpt.pt", args.out / "threads"
+    run = Run(args.out, args.threads, args.seed)
     cfg = TokenizerConfig(
         widths=tuple(int(v) for v in args.widths.split(",")),
         stem=args.stem,
@@ -166,193 +256,41 @@ def main(argv: list[str] | None = None) -> None:
     )
     vq = VQVAE(cfg)
     lq_enc: LQEncoder | None = None
-    opt = torch.optim.Adam(vq.parameters(), lr=args.lr, betas=(0.9, 0.99))
+    opt = torch.optim.Adam(vq.parameters(), lr=args.lr, betas=BETAS)
     state = {"stage": "vq", "step": 0, "elapsed": 0.0, "kmeans_done": False}
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    if (ck := run.load()) is not None:
         state = ck["state"]
         vq.load_state_dict(ck["vq"])
         vq.quantize.hits_V.copy_(ck["hits_V"])
         if "lq" in ck:
             lq_enc = LQEncoder(cfg)
             lq_enc.load_state_dict(ck["lq"])
-            opt = torch.optim.Adam(lq_enc.parameters(), lr=args.lq_lr, betas=(0.9, 0.99))
+            opt = torch.optim.Adam(lq_enc.parameters(), lr=args.lq_lr, betas=BETAS)
         if state["stage"] != "done":
             opt.load_state_dict(ck["opt"])
-        _log(log, {"event": "resume", **state})
+        run.log({"event": "resume", **state})
     else:
-        n_params = sum(p.numel() for p in vq.parameters())
-        _log(
-            log,
-            {
-                "event": "start",
-                "params": n_params,
-                "config": str(cfg),
-                "args": {k: str(v) for k, v in vars(args).items()},
-            },
-        )
-
+        run.log({"event": "start", "params": sum(p.numel() for p in vq.parameters()), "config": str(cfg),
+                 "args": {k: str(v) for k, v in vars(args).items()}})
     t0 = time.time()
     images = [img for _, img in train_images(args.data, max_side=args.max_side)]
     held_out = eval_images(args.data, max_side=args.eval_side)
-    _log(log, {"event": "data", "train": len(images), "eval": len(held_out), "load_s": round(time.time() - t0, 1)})
+    run.log({"event": "data", "train": len(images), "eval": len(held_out), "load_s": round(time.time() - t0, 1)})
 
-    def checkpoint() -> None:
-        ck = {
-            "state": dict(state),
-            "vq": vq.state_dict(),
-            "hits_V": vq.quantize.hits_V,
-            "opt": opt.state_dict(),
-        }
-        if lq_enc is not None:
-            ck["lq"] = lq_enc.state_dict()
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save(ck, tmp)
-        tmp.rename(ckpt_path)
-
-    def progress(steps: int, minutes: float) -> float:
-        by_time = state["elapsed"] / (minutes * 60) if minutes else 0.0
-        return min(max(state["step"] / steps, by_time), 1.0)
-
-    def set_lr(base: float, p: float) -> float:
-        lr = base * 0.5 * (1 + math.cos(math.pi * p))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        return lr
-
-    def poll_threads() -> None:
-        if threads_file.exists():
-            try:
-                n = int(threads_file.read_text().strip())
-            except ValueError:
-                return
-            if n != torch.get_num_threads():
-                torch.set_num_threads(n)
-                _log(log, {"event": "threads", "n": n, "step": state["step"]})
-
-    # ---- stage 1: the tokenizer ----
     if state["stage"] == "vq":
-        vq.train()
-        t_last, acc = time.time(), np.zeros(4)
-        while (p := progress(args.vq_steps, args.vq_minutes)) < 1.0:
-            step = state["step"]
-            quantize = p >= args.warmup
-            if quantize and not state["kmeans_done"]:
-                with torch.no_grad():
-                    f = vq.encoder(hq_batch(images, 4 * args.batch, args.seed + 7, 0))
-                    vq.quantize.kmeans_init(f)
-                state["kmeans_done"] = True
-                opt = torch.optim.Adam(vq.parameters(), lr=args.lr, betas=(0.9, 0.99))  # fresh moments
-                _log(log, {"event": "kmeans init", "step": step, "latents": int(f.numel() // f.shape[1])})
-            lr = set_lr(args.lr, p)
-            x = hq_batch(images, args.batch, args.seed, step)
-            losses = vq_step(vq, opt, x, quantize, args.ssim_weight, args.vq_weight)
-            state["step"] = step + 1
-            acc += np.array([1, losses["l1"], losses["ssim_loss"], losses["vq_loss"]])
-            restarted = vq.quantize.restart_dead_codes() if quantize and state["step"] % args.restart_every == 0 else 0
-            now = time.time()
-            state["elapsed"], t_last = state["elapsed"] + (now - t_last), now
-            if state["step"] % 25 == 0:
-                n, l1m, lsm, vqm = acc
-                _log(
-                    log,
-                    {
-                        "stage": "vq",
-                        "step": state["step"],
-                        "l1": round(l1m / n, 5),
-                        "ssim_loss": round(lsm / n, 5),
-                        "vq_loss": round(vqm / n, 6),
-                        "lr": round(lr, 6),
-                        "restarted": restarted,
-                        "elapsed_s": round(state["elapsed"]),
-                        "threads": torch.get_num_threads(),
-                    },
-                )
-                acc[:] = 0
-                poll_threads()
-            done = progress(args.vq_steps, args.vq_minutes) >= 1.0
-            if state["step"] % args.ckpt_every == 0 or done:
-                checkpoint()
-            if quantize and (state["step"] % args.eval_every == 0 or done):
-                vq.eval()
-                r = recon_figures(vq, held_out)
-                vq.train()
-                _log(log, {"stage": "vq", "step": state["step"], "held_out": {k: round(v, 4) for k, v in r.items()}})
-                t_last = time.time()  # evaluation is not training time
-        state.update(
-            stage="lq" if args.lq_minutes > 0 else "done",
-            vq_steps=state["step"],
-            vq_elapsed=state["elapsed"],
-            step=0,
-            elapsed=0.0,
-        )
+        opt = train_vq(run, args, vq, opt, state, images, held_out)
+        state.update(stage="lq" if args.lq_minutes > 0 else "done", vq_steps=state["step"],
+                     vq_elapsed=state["elapsed"], step=0, elapsed=0.0)
         lq_enc = LQEncoder.from_vqvae(vq) if args.lq_minutes > 0 else None
         if lq_enc is not None:
-            opt = torch.optim.Adam(lq_enc.parameters(), lr=args.lq_lr, betas=(0.9, 0.99))
-        checkpoint()
-
-    # ---- stage 2: the degradation-robust LQ encoder ----
-    vq.eval()
-    for prm in vq.parameters():
-        prm.requires_grad_(False)
+            opt = torch.optim.Adam(lq_enc.parameters(), lr=args.lq_lr, betas=BETAS)
+        _checkpoint(run, state, vq, opt, lq_enc)
+    vq.eval().requires_grad_(False)
     if state["stage"] == "lq":
         assert lq_enc is not None
-        lq_enc.train()
-        t_last, acc = time.time(), np.zeros(3)
-        while (p := progress(args.lq_steps, args.lq_minutes)) < 1.0:
-            step = state["step"]
-            lr = set_lr(args.lq_lr, p)
-            scale = (2, 4)[step % 2]
-            lq, hq = make_batch(images, args.batch, 64 // scale, scale, args.seed + 1, step)
-            with torch.no_grad():
-                f_hq = vq.encoder(hq)
-            f_lq = lq_enc(bicubic_up(lq, scale))
-            fhat, _ = vq.quantize(f_lq)  # straight-through: the decoder's loss reaches the LQ encoder
-            feat = F.mse_loss(f_lq, f_hq)
-            pix = F.l1_loss(vq.decoder(fhat), hq)
-            loss = args.feat_weight * feat + pix
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            state["step"] = step + 1
-            acc += np.array([1, feat.item(), pix.item()])
-            now = time.time()
-            state["elapsed"], t_last = state["elapsed"] + (now - t_last), now
-            if state["step"] % 25 == 0:
-                n, fm, pm = acc
-                _log(
-                    log,
-                    {
-                        "stage": "lq",
-                        "step": state["step"],
-                        "feat_l2": round(fm / n, 5),
-                        "pix_l1": round(pm / n, 5),
-                        "lr": round(lr, 6),
-                        "elapsed_s": round(state["elapsed"]),
-                        "threads": torch.get_num_threads(),
-                    },
-                )
-                acc[:] = 0
-                poll_threads()
-            done = progress(args.lq_steps, args.lq_minutes) >= 1.0
-            if state["step"] % args.ckpt_every == 0 or done:
-                checkpoint()
-            if state["step"] % args.eval_every == 0 or done:
-                lq_enc.eval()
-                r = {s: evaluate(_vq_lq_fn(vq, lq_enc, s), held_out, s, "medium") for s in (2, 4)}
-                lq_enc.train()
-                _log(
-                    log,
-                    {
-                        "stage": "lq",
-                        "step": state["step"],
-                        "eval_medium": {s: {k: round(float(v), 4) for k, v in m.items()} for s, m in r.items()},
-                    },
-                )
-                t_last = time.time()
+        train_lq(run, args, vq, lq_enc, opt, state, images, held_out)
         state.update(stage="done", lq_steps=state["step"], lq_elapsed=state["elapsed"])
-        checkpoint()
-
+        _checkpoint(run, state, vq, opt, lq_enc)
     if args.export is not None:
         args.export.mkdir(parents=True, exist_ok=True)
         meta = {"vq_steps": state.get("vq_steps"), "vq_train_seconds": round(state.get("vq_elapsed", 0))}
@@ -360,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
         if lq_enc is not None:
             meta.update(lq_steps=state.get("lq_steps"), lq_train_seconds=round(state.get("lq_elapsed", 0)))
             save_weights(lq_enc.eval(), args.export / "lq_encoder.safetensors", meta=meta)
-        _log(log, {"event": "exported", "folder": str(args.export)})
+        run.log({"event": "exported", "folder": str(args.export)})
 
 
 def _vq_lq_fn(vq: VQVAE, lq_enc: LQEncoder, scale: int):
