@@ -159,8 +159,7 @@ def train_vq(
 ) -> torch.optim.Optimizer:
     """Stage ``vq`` from ``state``'s step on: a plain auto-encoder for the first ``--warmup`` share, then
     k-means initialises the codebook (with fresh Adam moments, returned) and dead codes are restarted."""
-    budget = Budget(args.vq_steps, args.vq_minutes)
-    budget.load_state_dict(state)
+    budget = Budget(args.vq_steps, args.vq_minutes, state["step"], state["elapsed"])
     vq.train()
     mean = Mean()
     budget.start_clock()
@@ -204,8 +203,7 @@ def train_lq(
 ) -> None:
     """Stage ``lq`` from ``state``'s step on: the frozen tokenizer's latent of the HQ crop is the target of the
     LQ encoder's latent of the degraded one (x2 and x4 in turn), plus L1 of the decoded quantized latent."""
-    budget = Budget(args.lq_steps, args.lq_minutes)
-    budget.load_state_dict(state)
+    budget = Budget(args.lq_steps, args.lq_minutes, state["step"], state["elapsed"])
     lq_enc.train()
     mean = Mean()
     budget.start_clock()
