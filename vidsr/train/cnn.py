@@ -210,7 +210,9 @@ def _batches(args: argparse.Namespace, images: list[np.ndarray], pool: SourcePoo
     return batch
 
 
-def _held_out(model: CompactSR, args: argparse.Namespace, held_out: list, real: bool) -> dict:
+def _held_out(
+    model: CompactSR, args: argparse.Namespace, held_out: list[tuple[str, np.ndarray]], real: bool
+) -> dict:
     """The log record of an evaluation: gain over bicubic on real source kinds, or the medium preset's figures."""
     model.eval()
     sr = lambda x: model(x, batch_degradations(x) if args.cond else None)  # noqa: E731

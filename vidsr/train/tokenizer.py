@@ -155,7 +155,8 @@ def _checkpoint(
 
 
 def train_vq(
-    run: Run, args: argparse.Namespace, vq: VQVAE, opt: torch.optim.Optimizer, state: dict, images: list, held_out: list
+    run: Run, args: argparse.Namespace, vq: VQVAE, opt: torch.optim.Optimizer, state: dict,
+    images: list[np.ndarray], held_out: list[tuple[str, np.ndarray]],
 ) -> torch.optim.Optimizer:
     """Stage ``vq`` from ``state``'s step on: a plain auto-encoder for the first ``--warmup`` share, then
     k-means initialises the codebook (with fresh Adam moments, returned) and dead codes are restarted."""
@@ -199,7 +200,7 @@ def train_vq(
 
 def train_lq(
     run: Run, args: argparse.Namespace, vq: VQVAE, lq_enc: LQEncoder, opt: torch.optim.Optimizer, state: dict,
-    images: list, held_out: list,
+    images: list[np.ndarray], held_out: list[tuple[str, np.ndarray]],
 ) -> None:
     """Stage ``lq`` from ``state``'s step on: the frozen tokenizer's latent of the HQ crop is the target of the
     LQ encoder's latent of the degraded one (x2 and x4 in turn), plus L1 of the decoded quantized latent."""
