@@ -24,7 +24,8 @@ from vidsr.degrade import degrade
 from vidsr.frame import Frame
 from vidsr.metrics import psnr_y
 from vidsr.sr.tiling import Blender, TileGrid, upscale_tiled
-from vidsr.sr.var_sr import LQ_ENCODER_PATH, STUDENT_PATH, TOKENIZER_PATH
+from vidsr.sr.var_sr import STUDENT_PATH
+from vidsr.sr.vq_lq import TOKENIZER_PATH
 from vidsr.stages.sr import SRParams, SRStage
 from vidsr.temporal.cache import TokenCache, TokenCacheParams, block_change, window_motion
 
@@ -33,7 +34,7 @@ SEED = 2026
 SIZE = (96, 128)  # HQ; the LQ is 48 x 64: 6 windows a frame
 WEIGHTS = Path(os.environ.get("VIDSR_TEST_VAR_WEIGHTS", STUDENT_PATH))
 needs_var = pytest.mark.skipif(
-    not (WEIGHTS.exists() and TOKENIZER_PATH.exists() and LQ_ENCODER_PATH.exists()),
+    not (WEIGHTS.exists() and TOKENIZER_PATH.exists()),
     reason="the var student's weights are not shipped yet",
 )
 

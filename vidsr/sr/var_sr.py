@@ -1,14 +1,18 @@
-"""The VAR super-resolvers: SR models ``var`` (the one-step student, what vidsr serves) and
-``var-teacher`` (the next-scale teacher it is distilled from).
+"""The VAR detail stage as SR models: ``var`` (the one-step student, what vidsr serves) and
+``var-teacher`` (the guided next-scale teacher it is distilled from).
 
-Both run on 64 x 64 HQ windows (the tile size they were trained on: a 16 x 16 latent), overlapping by
-a margin and cross-faded by ``vidsr.sr.tiling``, batched over tiles and frames. Per window: bicubic up
-to the HQ grid -> LQ encoder (prefix features, LQ latent, LQ token pyramid) -> transformer -> quantized
-latent (+ the refiner's residual for the student) -> decoder. The degradation vector conditions the
-transformer: the SR stage hands over degrade-analysis's per-frame vectors (``degradation``); called
-directly, the model measures its input frames itself.
+Both restore first and add detail after (VARestorer): the shipped CNN upscales the whole frame (the
+base), then 64 x 64 windows of the base, overlapping by a margin, are tokenized on their own
+(``prepare_windows``, the function training uses), the finest token scales are predicted, the fusion
+net turns the proposal into a change to the base, and the changes are cross-faded and added:
+``out = base + detail * change``. ``detail`` = 0 is the base exactly (nothing else runs).
 
-fp32 on CPU (bf16 is 20x slower there); bf16 autocast on CUDA. Weights load once per process.
+The windows follow a grid on the LQ frame (each window is 64 / scale LQ pixels), so the scene-level
+token cache (``vidsr.temporal.cache``) decides reuse on the LQ pixels, as before: a window whose LQ
+input did not change keeps its last change and tokens.
+
+fp32 on CPU; bf16 autocast of the transformer on CUDA (the nearest-code prior stays fp32). Weights load
+once per process.
 """
 
 from __future__ import annotations
@@ -20,185 +24,204 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from vidsr.analysis.batch import batch_degradations
-from vidsr.models.var import VARTeacher, load_var
-from vidsr.models.var_student import VARStudent, load_student
+from vidsr.models.detail import DetailStudent, DetailTeacher, Fusion, load_detail, prepare_windows, proposal
+from vidsr.models.vqvae import VQVAE, load_vqvae, pad_to_multiple
 from vidsr.sr.base import register_model
-from vidsr.sr.colorfix import wavelet_colour_fix
+from vidsr.sr.cnn import CNN, shipped_scales
 from vidsr.sr.tiling import Blender, TileGrid, upscale_tiled
-from vidsr.sr.vq_lq import LQ_ENCODER_PATH, TOKENIZER_PATH, WEIGHTS_DIR, load_shipped
+from vidsr.sr.vq_lq import TOKENIZER_PATH, WEIGHTS_DIR
 from vidsr.temporal.cache import CacheEntry, TokenCache, TokenCacheParams
 
-__all__ = ["VarSR", "TEACHER_PATH", "STUDENT_PATH", "WINDOW"]
+__all__ = ["VarSR", "STUDENT_PATH", "TEACHER_PATH", "WINDOW", "DEFAULT_DETAIL", "window_changes"]
 
-TEACHER_PATH = WEIGHTS_DIR / "var_teacher.safetensors"
 STUDENT_PATH = WEIGHTS_DIR / "var.safetensors"
-WINDOW = 64  # HQ pixels per window side: the training tile
+TEACHER_PATH = STUDENT_PATH  # one file holds teacher, student and fusion
+WINDOW = 64  # HQ pixels per window side: the training window
+DEFAULT_DETAIL = 1.0  # overridden by the file's ``detail`` header (chosen on the real-source suite)
 
 
 @lru_cache(maxsize=4)
-def _load(path: Path, device: str) -> VARTeacher | VARStudent:
+def _load(path: Path, device: str) -> tuple[Any, dict[str, torch.nn.Module], dict[str, str]]:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
-        kind = f.metadata().get("kind")
-    return load_student(path, device, merge=True) if kind == "VARStudent" else load_var(path, device)
+        header = f.metadata()
+    cfg, nets = load_detail(path, device)
+    return cfg, nets, header
 
 
-class _Windows:
-    """The model on one batch of LQ windows (what ``upscale_tiled`` calls)."""
+@lru_cache(maxsize=2)
+def _tokenizer(device: str) -> VQVAE:
+    return load_vqvae(TOKENIZER_PATH, device)
 
-    def __init__(self, owner: VarSR, margin: int) -> None:
-        self.owner = owner
-        self.name, self.scale, self.device, self.context = owner.name, owner.scale, owner.device, margin
 
-    def __call__(self, x_NCHW: torch.Tensor) -> torch.Tensor:
-        o = self.owner
-        deg = o.current_deg.repeat(x_NCHW.shape[0] // o.current_deg.shape[0], 1)
-        return self.run(x_NCHW, deg)[1]
-
-    def run(
-        self, x_NCHW: torch.Tensor, deg_N4: torch.Tensor, keep: list[torch.Tensor] | None = None, margin: float = 0.0
-    ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """(HQ token maps, HQ windows) of ``N`` LQ windows; ``keep``/``margin``: the student's hysteresis."""
-        o = self.owner
-        up = F.interpolate(x_NCHW.float(), scale_factor=self.scale, mode="bicubic", align_corners=False).clamp(0, 1)
-        H, W = up.shape[-2:]
-        deg = deg_N4.to(self.device)
-        feat = o.lq.frame_to_prefix_features(up)
-        lq_idx = o.vq.quantize.f_to_tokens(o.lq.encoder.conv_out(feat))
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=o.amp and self.device.type == "cuda"):
-            if isinstance(o.model, VARStudent):
-                hq_idx, fhat = o.model.predict(o.vq.quantize, feat, lq_idx, deg, (H, W), keep=keep, margin=margin)
-            else:  # the teacher has no hysteresis: a recomputed window is simply recomputed
-                hq_idx, fhat = o.model.generate(o.vq.quantize, feat, lq_idx, deg, (H, W), o.cfg_scale)
-        return hq_idx, o.vq.fhat_to_frame(fhat.float(), (H, W))
+@torch.no_grad()
+def window_changes(
+    vq: VQVAE,
+    predictor: DetailStudent | DetailTeacher,
+    fusion: Fusion,
+    base_NCHW: torch.Tensor,
+    cfg_scale: float = 1.0,
+    amp: bool = False,
+    keep: list[torch.Tensor] | None = None,
+    margin: float = 0.0,
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """(predicted token maps, the change to each base window) for ``N`` base windows of any size (padded to
+    the tokenizer's multiple, cropped back); ``keep``/``margin``: the student's hysteresis."""
+    H, W = base_NCHW.shape[-2:]
+    x = pad_to_multiple(base_NCHW.float(), vq.cfg.downsample)
+    bt = prepare_windows(vq, x, predictor.cfg.predicted)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        if isinstance(predictor, DetailStudent):
+            idx, fhat = predictor.predict(bt, vq.quantize, keep, margin)
+        else:
+            idx, fhat = predictor.generate(bt, vq.quantize, cfg_scale=cfg_scale)
+    change = fusion(x, proposal(vq, bt, fhat.float()))
+    return idx, change[..., :H, :W]
 
 
 class VarSR:
-    """``degradation``: an optional ``B x 4`` array for the next call's frames (set by the SR stage);
-    ``scenes``: optional scene ids of the next call's frames (set by the SR stage; a change clears the token
-    cache); ``colour_fix``: pull the output's low frequencies to the input's (wavelet fix, ``vidsr.sr.colorfix``).
+    """``degradation`` (optional ``B x 4``, set by the SR stage) goes to the base CNN; ``scenes`` (optional
+    scene ids, set by the SR stage) clear the token cache at a cut; ``detail`` in [0, 1]: how much of the
+    VAR's change reaches the output.
 
-    ``configure_cache(TokenCacheParams(...))`` turns on the scene-level token cache
-    (``vidsr.temporal.cache``): the frames of one call are then consecutive frames of a video, processed
-    in order, so a window of frame b can reuse its result from frame b - 1 (or an earlier call). Off by
-    default: called directly, the frames of a batch may be unrelated images.
+    ``configure_cache(TokenCacheParams(...))`` turns the scene-level token cache on: the frames of one
+    call are then consecutive frames of a video, in order. Off by default (a batch of unrelated images).
     """
 
-    def __init__(self, path: Path, name: str, scale: int, device: torch.device, cfg_scale: float = 1.0) -> None:
-        self.name, self.scale, self.device, self.cfg_scale = name, scale, device, cfg_scale
-        self.vq, self.lq = load_shipped() if device.type == "cpu" else load_shipped_on(str(device))
-        self.model = _load(path, str(device))
-        self.window = WINDOW // scale
-        self.margin = max(1, self.window // 16)  # 2 LQ px at x2: windows cost (32/26)^2 = 1.5x, not 2.6x
-        self.context = 0  # windows are cut here; an outer tiler adds nothing
+    def __init__(self, path: Path, name: str, scale: int, device: torch.device, detail: float | None = None) -> None:
+        self.name, self.scale, self.device = name, scale, device
+        cfg, nets, header = _load(path, str(device))
+        self.vq = _tokenizer(str(device))
+        self.predictor = nets["student"] if name == "var" else nets["teacher"]
+        self.fusion = nets["fusion"]
+        self.cfg_scale = float(header.get("cfg_scale", 1.5))
+        self.detail = float(header.get("detail", DEFAULT_DETAIL)) if detail is None else float(detail)
+        self.base = CNN(scale, device)
+        self.window = WINDOW // scale  # LQ pixels
+        self.margin = max(1, self.window // 16)  # 2 LQ px at x2: windows cost (32/28)^2 = 1.3x the frame
+        self.context = 0
         self.degradation: np.ndarray | None = None
-        self.current_deg = torch.zeros(1, 4)
-        self.max_windows = 128
-        self.colour_fix = True
         self.scenes: list[int] | None = None
+        self.max_windows = 64
         self.cache: TokenCache | None = None
-        self.amp = device.type == "cuda"  # bf16 autocast of the transformer; bench/gpu.py measures fp32 too
-        self.tiles_itself = True  # an outer tiler must hand over whole frames: windows are cut (and cached) here
+        self.amp = device.type == "cuda"
+        self.tiles_itself = True  # windows are cut (and cached) here
 
     def configure_cache(self, params: TokenCacheParams | None) -> None:
         """Turn the token cache on (``params.enabled``) or off (None); state starts empty either way."""
         self.cache = TokenCache(params) if params is not None and params.enabled else None
 
     def cache_summary(self) -> dict[str, Any] | None:
-        """Hits, misses, resets and compute saved so far (None with the cache off)."""
         if self.cache is None:
             return None
         p = self.cache.params
-        return {**self.cache.stats.as_dict(), "threshold": p.threshold, "motion": p.motion, "margin": p.margin,
-                "entries": len(self.cache)}
+        return {
+            **self.cache.stats.as_dict(),
+            "threshold": p.threshold,
+            "motion": p.motion,
+            "margin": p.margin,
+            "entries": len(self.cache),
+        }
+
+    def _base(self, x_BCHW: torch.Tensor) -> torch.Tensor:
+        """The CNN's frames, tiled only above its memory budget (as the SR stage would run it)."""
+        given = self.degradation
+        self.degradation = None  # one call's frames only
+        if self.base.net.cfg.cond_dim:
+            ok = (
+                given is not None and len(given) == x_BCHW.shape[0] and np.isfinite(np.asarray(given, np.float32)).all()
+            )
+            self.base.degradation = np.asarray(given, np.float32) if ok else None
+        try:
+            return upscale_tiled(self.base, x_BCHW, 512, 16, 4, budget_pixels=int(2.1e6))
+        finally:
+            if self.base.net.cfg.cond_dim:
+                self.base.degradation = None
 
     @torch.inference_mode()
     def __call__(self, x_BCHW: torch.Tensor) -> torch.Tensor:
-        """Float RGB in [0, 1] of any float dtype -> the same dtype (windows and the colour fix run in float)."""
+        """Float RGB in [0, 1] of any float dtype -> the same dtype."""
         dtype = x_BCHW.dtype
-        x_BCHW = x_BCHW.float()
-        B = x_BCHW.shape[0]
-        given = self.degradation
-        self.degradation = None  # one call's frames only
-        if given is not None and len(given) == B and np.isfinite(np.asarray(given, dtype=np.float32)).all():
-            self.current_deg = torch.as_tensor(np.asarray(given, dtype=np.float32))
-        else:
-            self.current_deg = batch_degradations(x_BCHW)
-        scenes = self.scenes
-        self.scenes = None
-        if scenes is not None and len(scenes) != B:
-            scenes = None
-        inner = _Windows(self, self.margin)
+        x = x_BCHW.float()
+        scenes, self.scenes = self.scenes, None
+        base = self._base(x)
+        if self.detail == 0.0:
+            return base.clamp_(0, 1).to(dtype)
+        B, C, H, W = x.shape
+        grid = TileGrid.make(H, W, self.window - 2 * self.margin, self.margin, self.margin)
+        if grid.whole and (H != self.window or W != self.window):  # a frame smaller than one window
+            grid = TileGrid(H, W, H, W, H, W, 0, ((0, 0),), ((0, 0),))
+        blender = Blender(grid, self.scale, B, C, torch.float32, x.device)
         if self.cache is None:
-            out = upscale_tiled(inner, x_BCHW, self.window - 2 * self.margin, self.margin, self.max_windows)
+            n = len(grid.origins)
+            for i in range(0, n, max(1, self.max_windows // B)):
+                part = range(i, min(n, i + max(1, self.max_windows // B)))
+                crops = torch.cat([self._base_crop(base, grid, k) for k in part])
+                _, change = window_changes(self.vq, self.predictor, self.fusion, crops, self.cfg_scale, self.amp)
+                for j, k in enumerate(part):
+                    blender.add(k, change[j * B : (j + 1) * B])
         else:
-            out = self._cached(inner, x_BCHW, scenes)
-        # the output's low frequencies follow the input's: no colour or brightness drift (on whole frames,
-        # so tiles cannot disagree)
-        return (wavelet_colour_fix(out, x_BCHW) if self.colour_fix else out).to(dtype)
+            self._cached(x, base, grid, blender, scenes)
+        return (base + self.detail * blender.result()).clamp_(0, 1).to(dtype)
 
-    def _cached(self, inner: _Windows, x_BCHW: torch.Tensor, scenes: list[int] | None) -> torch.Tensor:
-        """The windows of ``upscale_tiled``'s grid, frame by frame in order, through the token cache."""
+    def _base_crop(self, base: torch.Tensor, grid: TileGrid, i: int) -> torch.Tensor:
+        cy, cx = grid.origins[i]
+        s = self.scale
+        return base[:, :, cy * s : (cy + grid.ch) * s, cx * s : (cx + grid.cw) * s]
+
+    def _cached(
+        self, x: torch.Tensor, base: torch.Tensor, grid: TileGrid, blender: Blender, scenes: list[int] | None
+    ) -> None:
+        """Frame by frame in order: a window whose LQ crop did not change keeps its cached change."""
         cache = self.cache
         assert cache is not None
-        B, C, H, W = x_BCHW.shape
-        grid = TileGrid.make(H, W, self.window - 2 * self.margin, self.margin, inner.context)
-        blender = Blender(grid, self.scale, B, C, torch.float32, x_BCHW.device)
+        B, _, H, W = x.shape
         keys = [(H, W, cy, cx, grid.ch, grid.cw) for cy, cx in grid.origins]
-        x = x_BCHW.float()
         for b in range(B):
-            cache.begin_frame((H, W), None if scenes is None else int(scenes[b]))
+            cache.begin_frame((H, W), None if scenes is None or len(scenes) != B else int(scenes[b]))
             crops = torch.cat([grid.crop(x[b : b + 1], i) for i in range(len(keys))])
             found = cache.match(keys, crops)
             todo = [i for i, e in enumerate(found) if e is None]
             t0 = time.perf_counter()
             # recomputed windows with cached tokens (hysteresis) and without go in separate calls
             with_keep = [i for i in todo if cache.keep_tokens(keys[i]) is not None]
-            kept = set(with_keep)
-            groups = [with_keep, [i for i in todo if i not in kept]]
-            for g, group in enumerate(groups):
-                for start in range(0, len(group), self.max_windows):
-                    part = group[start : start + self.max_windows]
-                    keep = None
-                    if g == 0:
-                        tok = [cache.keep_tokens(keys[i]) for i in part]
-                        keep = [torch.stack([t[k] for t in tok]) for k in range(len(tok[0]))]  # type: ignore[index]
-                    deg = self.current_deg[b : b + 1].repeat(len(part), 1)
-                    hq_idx, hq = inner.run(crops[part], deg, keep, cache.params.margin)
-                    # one copy per window of all its scales' tokens (not one per scale: a dozen small copies
-                    # per window), kept as views of that copy
-                    shapes = [tuple(t.shape[1:]) for t in hq_idx]
-                    flat = torch.cat([t.flatten(1) for t in hq_idx], 1)
-                    for j, i in enumerate(part):
-                        parts = flat[j].clone().split([h * w for h, w in shapes])
-                        tokens = [p.view(shape) for p, shape in zip(parts, shapes)]
-                        cache.store(keys[i], CacheEntry(crops[i].clone(), tokens, hq[j].clone()))
+            groups = [with_keep, [i for i in todo if i not in set(with_keep)]]
+            parts = [
+                (g, grp[k : k + self.max_windows])
+                for g, grp in enumerate(groups)
+                for k in range(0, len(grp), self.max_windows)
+            ]
+            for g, part in parts:
+                keep = None
+                if g == 0:
+                    tok = [cache.keep_tokens(keys[i]) for i in part]
+                    keep = [torch.stack([t[p] for t in tok]) for p in range(len(tok[0]))]  # type: ignore[index]
+                bases = torch.cat([self._base_crop(base[b : b + 1], grid, i) for i in part])
+                idx, change = window_changes(
+                    self.vq, self.predictor, self.fusion, bases, self.cfg_scale, self.amp, keep, cache.params.margin
+                )
+                for j, i in enumerate(part):
+                    cache.store(keys[i], CacheEntry(crops[i].clone(), [t[j].clone() for t in idx], change[j].clone()))
             cache.stats.compute_s += time.perf_counter() - t0
             for i, key in enumerate(keys):
-                blender.add(i, cache.entries[key].hq[None].to(x.device), slice(b, b + 1))
-        return blender.result()
-
-
-@lru_cache(maxsize=2)
-def load_shipped_on(device: str):
-    from vidsr.models.vqvae import load_lq_encoder, load_vqvae
-
-    return load_vqvae(TOKENIZER_PATH, device), load_lq_encoder(LQ_ENCODER_PATH, device)
+                blender.add(i, cache.entries[key].hq[None], slice(b, b + 1))
 
 
 def _have(path: Path) -> bool:
-    return path.exists() and TOKENIZER_PATH.exists() and LQ_ENCODER_PATH.exists()
+    return path.exists() and TOKENIZER_PATH.exists()
 
 
-@register_model("var", scales=(2, 4) if _have(STUDENT_PATH) else ())
+def _scales() -> tuple[int, ...]:
+    return tuple(s for s in (2, 4) if s in shipped_scales()) if _have(STUDENT_PATH) else ()
+
+
+@register_model("var", scales=_scales())
 def _var(scale: int, device: torch.device) -> VarSR:
     return VarSR(STUDENT_PATH, "var", scale, device)
 
 
-@register_model("var-teacher", scales=(2, 4) if _have(TEACHER_PATH) else ())
+@register_model("var-teacher", scales=_scales())
 def _var_teacher(scale: int, device: torch.device) -> VarSR:
     return VarSR(TEACHER_PATH, "var-teacher", scale, device)

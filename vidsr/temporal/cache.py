@@ -1,6 +1,6 @@
 """The scene-level token cache of the ``var`` model: a window whose LQ input did not change reuses its
 last HQ result (no transformer, no decoder); a changed window is recomputed with the cached HQ tokens as
-the hysteresis choice (``keep``/``margin`` of ``VARStudent.predict``); a scene cut clears everything.
+the hysteresis choice (``keep``/``margin`` of ``DetailStudent.predict``); a scene cut clears everything.
 
 "Unchanged" is decided on the LQ pixels, not on the LQ tokens, because the tokens are not stable under
 sensor noise (measured on the static noisy evaluation clip, ``medium`` degradation, x2, 32 px windows:

@@ -1,0 +1,251 @@
+"""The VAR detail stage (``vidsr.models.detail``, SR models ``var`` and ``var-teacher``): it starts from
+the restored frame, its prefix matters, training and serving prepare windows with one function,
+``detail`` = 0 is the base, the student's forward has no per-scale loop, and the shipped weights give
+the stored output.
+
+Regenerate the stored output after retraining: ``python tests/test_detail.py --write``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vidsr.data import eval_images
+from vidsr.models.detail import (
+    QUALITY_HQ,
+    DetailConfig,
+    DetailStudent,
+    DetailTeacher,
+    Fusion,
+    hq_targets,
+    load_detail,
+    prepare_windows,
+    proposal,
+    save_detail,
+)
+from vidsr.sr.var_sr import STUDENT_PATH, VarSR, window_changes
+from vidsr.sr.vq_lq import TOKENIZER_PATH, load_shipped
+from vidsr.train.evaluate import psnr_y, to_tensor
+
+CPU = torch.device("cpu")
+REFERENCE = Path(__file__).parent / "data" / "var_reference_x2.npz"
+needs_weights = pytest.mark.skipif(not (STUDENT_PATH.exists() and TOKENIZER_PATH.exists()), reason="no shipped var")
+TINY = DetailConfig(dim=32, depth=2, heads=2)
+
+
+def _windows(n: int, seed: int = 0) -> torch.Tensor:
+    """``n`` 64 x 64 crops of held-out photographs (scikit-image's, always available)."""
+    rng = np.random.default_rng(seed)
+    imgs = [im for _, im in eval_images(None)]
+    out = []
+    for i in range(n):
+        im = imgs[i % len(imgs)]
+        y, x = rng.integers(0, im.shape[0] - 64), rng.integers(0, im.shape[1] - 64)
+        out.append(to_tensor(im[y : y + 64, x : x + 64]))
+    return torch.cat(out)
+
+
+def _tiny(vq) -> DetailTeacher:
+    torch.manual_seed(0)
+    net = DetailTeacher(TINY)
+    net.set_codebook(vq.quantize)
+    return net.eval()
+
+
+def test_a_fresh_stage_is_the_base() -> None:
+    """Zero-initialised head and fusion: the teacher regenerates the base's own tokens, the change is 0."""
+    vq, _ = load_shipped()
+    bt = prepare_windows(vq, _windows(4), TINY.predicted)
+    teacher = _tiny(vq)
+    idx, fhat = teacher.generate(bt, vq.quantize, cfg_scale=1.0)
+    for got, own in zip(idx, bt.idx_list[-TINY.predicted :]):
+        assert torch.equal(got, own)
+    assert torch.allclose(fhat, bt.fhat_list[-1], atol=1e-5)
+    change = Fusion(8, 1)(bt.base_BCHW, proposal(vq, bt, fhat))
+    assert float(change.abs().max()) == 0.0
+
+
+def test_hq_targets_of_the_base_itself_are_its_own_tokens() -> None:
+    vq, _ = load_shipped()
+    base = _windows(3, seed=1)
+    bt = prepare_windows(vq, base, 2)
+    tgt = hq_targets(vq.quantize, bt, bt.f_BChw)
+    for got, own in zip(tgt, bt.idx_list[-2:]):
+        assert torch.equal(got, own)
+
+
+def test_kv_cached_generation_equals_the_teacher_forced_forward() -> None:
+    """Each generated scale is the argmax of the block-causal forward fed the generated tokens."""
+    vq, _ = load_shipped()
+    torch.manual_seed(3)
+    teacher = _tiny(vq)
+    torch.nn.init.normal_(teacher.head.out.weight, std=0.5)  # non-trivial logits
+    bt = prepare_windows(vq, _windows(2, seed=2), TINY.predicted)
+    idx, _ = teacher.generate(bt, vq.quantize, cfg_scale=1.0)
+    logits = teacher(bt, vq.quantize, idx, torch.full((2,), QUALITY_HQ))
+    for lg, got in zip(logits, idx):
+        assert torch.equal(lg.argmax(-1).view_as(got), got)
+
+
+def test_guidance_scale_one_is_the_conditional_model_and_two_is_not() -> None:
+    vq, _ = load_shipped()
+    torch.manual_seed(4)
+    teacher = _tiny(vq)
+    torch.nn.init.normal_(teacher.head.out.weight, std=0.5)
+    torch.nn.init.normal_(teacher.quality_embed.weight, std=1.0)
+    bt = prepare_windows(vq, _windows(2, seed=3), TINY.predicted)
+    plain, _ = teacher.generate(bt, vq.quantize, cfg_scale=1.0)
+    forced = [lg.argmax(-1).view_as(p) for lg, p in zip(teacher(bt, vq.quantize, plain, torch.zeros(2).long()), plain)]
+    guided, _ = teacher.generate(bt, vq.quantize, cfg_scale=3.0)
+    assert all(torch.equal(a, b) for a, b in zip(plain, forced))
+    assert any(not torch.equal(a, b) for a, b in zip(plain, guided))
+
+
+def test_the_student_forward_has_no_per_scale_loop() -> None:
+    """Every block runs once per student forward (one pass over the finest grid); the teacher's
+    generation runs each block once per predicted scale."""
+    vq, _ = load_shipped()
+    teacher = _tiny(vq)
+    student = DetailStudent.from_teacher(teacher).eval()
+    calls = {"n": 0}
+    hooks = [b.register_forward_hook(lambda *_: calls.__setitem__("n", calls["n"] + 1)) for b in student.blocks]
+    bt = prepare_windows(vq, _windows(2), TINY.predicted)
+    logits = student(bt, vq.quantize)
+    assert calls["n"] == TINY.depth
+    assert [lg.shape[1] for lg in logits] == [h * w for h, w in bt.predicted_hws]
+    for h in hooks:
+        h.remove()
+    calls["n"] = 0
+    hooks = [b.register_forward_hook(lambda *_: calls.__setitem__("n", calls["n"] + 1)) for b in teacher.blocks]
+    teacher.generate(bt, vq.quantize, cfg_scale=1.0)
+    assert calls["n"] == TINY.depth * TINY.predicted
+    for h in hooks:
+        h.remove()
+
+
+def test_hysteresis_keeps_the_previous_token_near_a_tie() -> None:
+    vq, _ = load_shipped()
+    torch.manual_seed(5)
+    student = DetailStudent.from_teacher(_tiny(vq)).eval()
+    torch.nn.init.normal_(student.head.out.weight, std=0.5)
+    bt = prepare_windows(vq, _windows(2, seed=4), TINY.predicted)
+    fresh, _ = student.predict(bt, vq.quantize)
+    other = [(t + 1) % TINY.vocab for t in fresh]
+    kept, _ = student.predict(bt, vq.quantize, keep=other, margin=1e9)
+    free, _ = student.predict(bt, vq.quantize, keep=other, margin=0.0)
+    assert all(torch.equal(a, b) for a, b in zip(kept, other))
+    assert all(torch.equal(a, b) for a, b in zip(free, fresh))
+
+
+def test_the_nearest_code_prior_stays_fp32_under_bf16_autocast() -> None:
+    vq, _ = load_shipped()
+    teacher = _tiny(vq)
+    r = torch.randn(2, 16, 4, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        prior = teacher.prior(0, r)
+    assert prior.dtype == torch.float32
+    assert torch.allclose(prior, teacher.prior(0, r))
+
+
+def test_weights_round_trip_fp16(tmp_path: Path) -> None:
+    vq, _ = load_shipped()
+    teacher = _tiny(vq)
+    student = DetailStudent.from_teacher(teacher)
+    fusion = Fusion(TINY.fusion_width, TINY.fusion_blocks)
+    path = tmp_path / "d.safetensors"
+    save_detail(path, TINY, {"teacher": teacher, "student": student, "fusion": fusion}, {"detail": 0.5})
+    cfg, nets = load_detail(path)
+    assert cfg == TINY
+    for name, net in (("teacher", teacher), ("student", student), ("fusion", fusion)):
+        for k, v in net.state_dict().items():
+            assert torch.equal(nets[name].state_dict()[k], v.half().float()), (name, k)
+
+
+def _lq_crop(scale: int, side: int = 64) -> torch.Tensor:
+    hq = to_tensor(eval_images(None)[0][1][100 : 100 + side, 120 : 120 + side])
+    return F.interpolate(hq, scale_factor=1 / scale, mode="bicubic", antialias=True).clamp(0, 1)
+
+
+@needs_weights
+def test_detail_zero_is_the_base_exactly() -> None:
+    model = VarSR(STUDENT_PATH, "var", 2, CPU, detail=0.0)
+    lq = _lq_crop(2, 96)
+    assert torch.equal(model(lq), model.base(lq).clamp(0, 1))
+
+
+@needs_weights
+def test_train_and_serve_prepare_windows_with_one_function() -> None:
+    """A frame that is exactly one window: the served output is base + detail x the change that the
+    training code path (``prepare_windows`` -> student -> fusion on the base window) gives."""
+    model = VarSR(STUDENT_PATH, "var", 2, CPU)
+    lq = _lq_crop(2)  # 32 x 32 LQ: one 64 x 64 window
+    out = model(lq)
+    base = model.base(lq)
+    vq = model.vq
+    bt = prepare_windows(vq, base, model.predictor.cfg.predicted)
+    _, fhat = model.predictor.predict(bt, vq.quantize)
+    change = model.fusion(base, proposal(vq, bt, fhat))
+    assert torch.allclose(out, (base + model.detail * change).clamp(0, 1), atol=1e-6)
+    _, served = window_changes(vq, model.predictor, model.fusion, base)
+    assert torch.equal(served, change)
+
+
+@needs_weights
+def test_a_shuffled_prefix_scores_lower() -> None:
+    """The ablation's sign: the base's features and latent from other windows (the prefix shuffled)
+    give worse windows than their own, on held-out crops."""
+    _, nets = load_detail(STUDENT_PATH)
+    vq, _ = load_shipped()
+    student, fusion = nets["student"], nets["fusion"]
+    hq = _windows(12, seed=7)
+    lq = F.interpolate(hq, scale_factor=0.5, mode="bicubic", antialias=True).clamp(0, 1)
+    base = VarSR(STUDENT_PATH, "var", 2, CPU).base(lq).clamp(0, 1)
+    bt = prepare_windows(vq, base, student.cfg.predicted)
+    perm = torch.roll(torch.arange(len(hq)), 1)
+
+    def score(bt_) -> float:
+        _, fhat = student.predict(bt_, vq.quantize)
+        return psnr_y((base + fusion(base, proposal(vq, bt, fhat))).clamp(0, 1), hq, 4)
+
+    shuffled = prepare_windows(vq, base, student.cfg.predicted)
+    shuffled.feat_BFhw, shuffled.f_BChw = bt.feat_BFhw[perm], bt.f_BChw[perm]
+    assert score(bt) > score(shuffled)
+
+
+@needs_weights
+def test_shipped_var_is_small_and_loads_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    def refuse(*a, **k):
+        raise OSError("network used")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    assert STUDENT_PATH.stat().st_size < 20 * 1024 * 1024
+    _, nets = load_detail(STUDENT_PATH)
+    assert set(nets) == {"teacher", "student", "fusion"}
+
+
+def _reference_output() -> np.ndarray:
+    torch.set_num_threads(1)
+    model = VarSR(STUDENT_PATH, "var", 2, CPU)
+    return (model(_lq_crop(2, 96))[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+@needs_weights
+def test_one_step_output_equals_the_stored_reference() -> None:
+    """The shipped weights on a stored input give the stored output (8-bit, at most 1 level off)."""
+    ref = np.load(REFERENCE)["out"]
+    got = _reference_output()
+    assert got.shape == ref.shape
+    assert int(np.abs(got.astype(int) - ref.astype(int)).max()) <= 1
+
+
+if __name__ == "__main__" and "--write" in sys.argv:
+    np.savez_compressed(REFERENCE, out=_reference_output())
+    print(f"wrote {REFERENCE}")

@@ -1,0 +1,331 @@
+"""Train the VAR detail stage (``vidsr.models.detail``) in three stages on windows of restored frames.
+
+    python -m vidsr.train.detail pool    --data data --out runs/detail
+    python -m vidsr.train.detail teacher --out runs/detail --minutes 30
+    python -m vidsr.train.detail student --out runs/detail --minutes 12 --cfg 1.5
+    python -m vidsr.train.detail fusion  --out runs/detail --minutes 12
+    python -m vidsr.train.detail export  --out runs/detail --export vidsr/weights/var.safetensors
+
+``pool`` makes real-source pairs (``vidsr.train.source_data``: a real scaler, 4:2:0, a real encoder)
+at x2 and x4, restores every LQ region with the shipped default CNN (the base the stage is served on)
+and stores base / HQ regions; a validation pool comes from training photographs held out of it (model
+selection never looks at the evaluation photographs). Every stage cuts 64 x 64 windows from those
+regions and tokenizes them with ``prepare_windows``, the function the server uses.
+
+- teacher: cross-entropy on the HQ tokens of the predicted scales (teacher-forced), 20% of items with
+  the base's own tokens under quality BASE (the negative of classifier-free guidance).
+- student: from the teacher's weights; KL(guided teacher || student) per scale, the teacher run on the
+  student's own tokens (it scores what the student will build on), plus 0.1 x cross-entropy to HQ.
+- fusion: the student frozen; L1 of ``base + fusion(base, proposal)`` to HQ on the student's tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidsr.models.detail import (
+    QUALITY_BASE,
+    QUALITY_HQ,
+    DetailConfig,
+    DetailStudent,
+    DetailTeacher,
+    Fusion,
+    hq_targets,
+    prepare_windows,
+    proposal,
+    save_detail,
+)
+from vidsr.sr.vq_lq import load_shipped
+
+WINDOW = 64
+
+
+# ----- data -----
+def build_pool(data: str, out: Path, sizes: dict[int, int], val_photos: int, seed: int) -> None:
+    """Base / HQ regions (uint8, 192 x 192) for training and validation, restored by the shipped CNN."""
+    from vidsr.data import train_images
+    from vidsr.sr.cnn import CNN
+    from vidsr.train.source_data import PoolSpec, SourcePool
+
+    photos = [im for _, im in train_images(data, max_side=1600)]
+    split = {"train": photos[:-val_photos], "val": photos[-val_photos:]}
+    arrays: dict[str, np.ndarray] = {}
+    for part, images in split.items():
+        bases, hqs, scales = [], [], []
+        for scale, n in sizes.items():
+            n = n if part == "train" else max(16, n // 10)
+            pool = SourcePool(
+                images, PoolSpec(scale=scale, size=n, region=192 // scale), seed=seed + scale + (part == "val")
+            )
+            cnn = CNN(scale, torch.device("cpu"))
+            for i in range(0, n, 64):
+                lq = torch.from_numpy(pool.lq[i : i + 64]).permute(0, 3, 1, 2).float() / 255.0
+                cnn.degradation = pool.vec[i : i + 64]
+                with torch.no_grad():
+                    base = cnn(lq)
+                bases.append((base * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
+            hqs.append(pool.hq)
+            scales.append(np.full(n, scale, np.uint8))
+            print(json.dumps({"pool": part, "scale": scale, "regions": n}), flush=True)
+        arrays[f"{part}_base"] = np.concatenate(bases)
+        arrays[f"{part}_hq"] = np.concatenate(hqs)
+        arrays[f"{part}_scale"] = np.concatenate(scales)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "pool.npz", **arrays)
+
+
+class Windows:
+    """Random 64 x 64 windows cut at the same place from base and HQ regions."""
+
+    def __init__(self, path: Path, part: str) -> None:
+        z = np.load(path)
+        self.base, self.hq = z[f"{part}_base"], z[f"{part}_hq"]
+
+    def batch(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, len(self.base), n)
+        R = self.base.shape[1]
+        ys, xs = rng.integers(0, R - WINDOW + 1, n), rng.integers(0, R - WINDOW + 1, n)
+        cut = lambda a: np.stack([a[i, y : y + WINDOW, x : x + WINDOW] for i, y, x in zip(idx, ys, xs)])  # noqa: E731
+        to_t = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255.0  # noqa: E731
+        return to_t(cut(self.base)), to_t(cut(self.hq))
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    from vidsr.train.evaluate import psnr_y
+
+    return psnr_y(a.clamp(0, 1), b, 4)
+
+
+# ----- the loop pieces every stage shares -----
+def cosine(step_s: float, total_s: float, lr: float) -> float:
+    return lr * 0.5 * (1 + math.cos(math.pi * min(1.0, step_s / total_s)))
+
+
+def log(path: Path, row: dict) -> None:
+    print(json.dumps(row), flush=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def train(net: torch.nn.Module, loss_fn, args, stage: str, evaluate) -> None:
+    """Wall-clock budget, AdamW with a cosine LR, a JSON log, a checkpoint at the end and on the way."""
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    logp = args.out / f"{stage}.log"
+    t0, step = time.time(), 0
+    total = args.minutes * 60
+    log(logp, {"stage": stage, "step": 0, **evaluate()})
+    while time.time() - t0 < total:
+        for g in opt.param_groups:
+            g["lr"] = cosine(time.time() - t0, total, args.lr)
+        loss, parts = loss_fn(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        if step % 25 == 0:
+            log(
+                logp,
+                {"stage": stage, "step": step, "s": round(time.time() - t0), "loss": round(float(loss), 4), **parts},
+            )
+        if step % args.eval_every == 0:
+            log(logp, {"stage": stage, "step": step, **evaluate()})
+            torch.save(net.state_dict(), args.out / f"{stage}.pt")
+    log(logp, {"stage": stage, "step": step, "end": True, "s": round(time.time() - t0), **evaluate()})
+    torch.save(net.state_dict(), args.out / f"{stage}.pt")
+
+
+# ----- stages -----
+def teacher_stage(args) -> None:
+    vq, _ = load_shipped()
+    cfg = DetailConfig()
+    net = DetailTeacher(cfg)
+    net.set_codebook(vq.quantize)
+    if (args.out / "teacher.pt").exists() and args.resume:
+        net.load_state_dict(torch.load(args.out / "teacher.pt", weights_only=True))
+    tr, va = Windows(args.out / "pool.npz", "train"), Windows(args.out / "pool.npz", "val")
+    val = va.batch(128, 0)
+
+    def loss_fn(step: int):
+        base, hq = tr.batch(args.batch, 1000 + step)
+        bt = prepare_windows(vq, base, cfg.predicted)
+        with torch.no_grad():
+            tgt = hq_targets(vq.quantize, bt, vq.encoder(hq))
+        quality = (torch.rand(base.shape[0], generator=torch.Generator().manual_seed(step)) < 0.2).long()
+        own = bt.idx_list[-cfg.predicted :]
+        tgt = [torch.where(quality.view(-1, 1, 1) == QUALITY_BASE, o, t) for o, t in zip(own, tgt)]
+        logits = net(bt, vq.quantize, tgt, quality)
+        ces = [F.cross_entropy(lg.reshape(-1, lg.shape[-1]), t.reshape(-1)) for lg, t in zip(logits, tgt)]
+        return sum(ces) / len(ces), {f"ce{p}": round(float(c), 3) for p, c in enumerate(ces)}
+
+    @torch.no_grad()
+    def evaluate() -> dict:
+        net.eval()
+        base, hq = val
+        bt = prepare_windows(vq, base, cfg.predicted)
+        tgt = hq_targets(vq.quantize, bt, vq.encoder(hq))
+        q = torch.zeros(base.shape[0], dtype=torch.long)
+        logits = net(bt, vq.quantize, tgt, q)
+        ce = float(
+            np.mean([F.cross_entropy(lg.reshape(-1, lg.shape[-1]), t.reshape(-1)) for lg, t in zip(logits, tgt)])
+        )
+        acc = float(np.mean([(lg.argmax(-1).view_as(t) == t).float().mean() for lg, t in zip(logits, tgt)]))
+        row = {"val_ce": round(ce, 4), "val_acc": round(acc, 4), "base_psnr": round(psnr(base, hq), 3)}
+        for s in args.eval_cfg:
+            _, fhat = net.generate(bt, vq.quantize, cfg_scale=s)
+            row[f"half_cfg{s}"] = round(psnr(base + 0.5 * proposal(vq, bt, fhat), hq), 3)
+        net.train()
+        return row
+
+    net.train()
+    train(net, loss_fn, args, "teacher", evaluate)
+    save_detail(args.out / "teacher.safetensors", cfg, {"teacher": net})
+
+
+def _load_nets(args, names: tuple[str, ...]):
+    vq, _ = load_shipped()
+    cfg = DetailConfig()
+    nets = {}
+    for name in names:
+        net = {"teacher": DetailTeacher, "student": DetailStudent}[name](cfg)
+        net.load_state_dict(torch.load(args.out / f"{name}.pt", weights_only=True))
+        nets[name] = net
+    return vq, cfg, nets
+
+
+def student_stage(args) -> None:
+    vq, cfg, nets = _load_nets(args, ("teacher",))
+    teacher = nets["teacher"].eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    student = DetailStudent.from_teacher(teacher)
+    tr, va = Windows(args.out / "pool.npz", "train"), Windows(args.out / "pool.npz", "val")
+    val = va.batch(128, 0)
+    B = args.batch
+
+    def guided(bt, idx) -> list[torch.Tensor]:
+        hq = teacher(bt, vq.quantize, idx, torch.full((idx[0].shape[0],), QUALITY_HQ))
+        if args.cfg == 1.0:
+            return hq
+        neg = teacher(bt, vq.quantize, idx, torch.full((idx[0].shape[0],), QUALITY_BASE))
+        return [n + args.cfg * (h - n) for h, n in zip(hq, neg)]
+
+    def loss_fn(step: int):
+        base, hq = tr.batch(B, 5000 + step)
+        bt = prepare_windows(vq, base, cfg.predicted)
+        logits = student(bt, vq.quantize)
+        own = [lg.argmax(-1).view(-1, *hw) for lg, hw in zip(logits, bt.predicted_hws)]
+        with torch.no_grad():
+            t_logits = guided(bt, own)
+            tgt = hq_targets(vq.quantize, bt, vq.encoder(hq))
+        kls = [
+            F.kl_div(s.log_softmax(-1), t.log_softmax(-1), log_target=True, reduction="batchmean") / s.shape[1]
+            for s, t in zip(logits, t_logits)
+        ]
+        ces = [F.cross_entropy(lg.reshape(-1, lg.shape[-1]), t.reshape(-1)) for lg, t in zip(logits, tgt)]
+        loss = sum(kls) / len(kls) + 0.1 * sum(ces) / len(ces)
+        return loss, {"kl": round(float(sum(kls)) / len(kls), 4), "ce": round(float(sum(ces)) / len(ces), 3)}
+
+    @torch.no_grad()
+    def evaluate() -> dict:
+        student.eval()
+        base, hq = val
+        bt = prepare_windows(vq, base, cfg.predicted)
+        _, fs = student.predict(bt, vq.quantize)
+        _, ft = teacher.generate(bt, vq.quantize, cfg_scale=args.cfg)
+        row = {
+            "base_psnr": round(psnr(base, hq), 3),
+            "student_half": round(psnr(base + 0.5 * proposal(vq, bt, fs), hq), 3),
+            "teacher_half": round(psnr(base + 0.5 * proposal(vq, bt, ft), hq), 3),
+        }
+        student.train()
+        return row
+
+    student.train()
+    train(student, loss_fn, args, "student", evaluate)
+
+
+def fusion_stage(args) -> None:
+    vq, cfg, nets = _load_nets(args, ("student",))
+    student = nets["student"].eval()
+    for p in student.parameters():
+        p.requires_grad_(False)
+    fusion = Fusion(cfg.fusion_width, cfg.fusion_blocks)
+    tr, va = Windows(args.out / "pool.npz", "train"), Windows(args.out / "pool.npz", "val")
+    val = va.batch(128, 0)
+
+    @torch.no_grad()
+    def served(base: torch.Tensor) -> torch.Tensor:
+        bt = prepare_windows(vq, base, cfg.predicted)
+        _, fhat = student.predict(bt, vq.quantize)
+        return proposal(vq, bt, fhat)
+
+    def loss_fn(step: int):
+        base, hq = tr.batch(args.batch, 9000 + step)
+        out = base + fusion(base, served(base))
+        loss = F.l1_loss(out, hq)
+        return loss, {}
+
+    @torch.no_grad()
+    def evaluate() -> dict:
+        base, hq = val
+        prop = served(base)
+        change = fusion(base, prop)
+        row = {"base_psnr": round(psnr(base, hq), 3)}
+        for d in (0.5, 1.0):
+            row[f"detail{d}"] = round(psnr(base + d * change, hq), 3)
+        return row
+
+    train(fusion, loss_fn, args, "fusion", evaluate)
+
+
+def export_stage(args) -> None:
+    vq, cfg, nets = _load_nets(args, ("teacher", "student"))
+    fusion = Fusion(cfg.fusion_width, cfg.fusion_blocks)
+    fusion.load_state_dict(torch.load(args.out / "fusion.pt", weights_only=True))
+    nets["fusion"] = fusion
+    save_detail(args.export, cfg, nets, {"cfg_scale": args.cfg})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("stage", choices=("pool", "teacher", "student", "fusion", "export"))
+    ap.add_argument("--data", default="data")
+    ap.add_argument("--out", type=Path, default=Path("runs/detail"))
+    ap.add_argument("--minutes", type=float, default=20.0)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--cfg", type=float, default=1.5, help="guidance scale the student is distilled at")
+    ap.add_argument("--eval-cfg", type=float, nargs="*", default=[1.0, 1.5, 2.5])
+    ap.add_argument("--eval-every", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--x2-regions", type=int, default=1200)
+    ap.add_argument("--x4-regions", type=int, default=400)
+    ap.add_argument("--val-photos", type=int, default=12)
+    ap.add_argument("--export", type=Path)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.stage == "pool":
+        build_pool(args.data, args.out, {2: args.x2_regions, 4: args.x4_regions}, args.val_photos, args.seed)
+    else:
+        {"teacher": teacher_stage, "student": student_stage, "fusion": fusion_stage, "export": export_stage}[
+            args.stage
+        ](args)
+
+
+if __name__ == "__main__":
+    main()
