@@ -16,7 +16,14 @@ import numpy as np
 import pytest
 import torch
 
-from vidsr.analysis import DEGRADATION_FIELDS, DegradeAnalysis, SceneCutDetector, analyze_file, degradation_vector
+from vidsr.analysis import (
+    ANALYSIS_FIELDS,
+    DEGRADATION_FIELDS,
+    DegradeAnalysis,
+    SceneCutDetector,
+    analyze_file,
+    degradation_vector,
+)
 from vidsr.analysis.scenecut import aligned_distance
 from vidsr.config import StageConfig
 from vidsr.data import eval_images
@@ -216,7 +223,9 @@ def test_stage_from_registry_annotates_frames_and_keeps_pixels(photos: dict[str,
         (0, 0, 4, 5), (1, 5, 11, 7)
     ]
     assert scenes[1]["start_time"] == pytest.approx(5 / 25)
-    assert set(scenes[0]["degradation"]) == set(DEGRADATION_FIELDS)
+    assert list(scenes[0]["degradation"]) == list(ANALYSIS_FIELDS)  # the conditioning fields first
+    assert all(f.metadata["analysis"].shape == (len(ANALYSIS_FIELDS),) for f in out)
+    assert all(np.array_equal(f.metadata["analysis"][: len(DEGRADATION_FIELDS)], f.degradation) for f in out)
 
 
 def test_frame_size_change_is_a_new_scene_not_an_error(photos: dict[str, np.ndarray]) -> None:

@@ -1,4 +1,4 @@
-"""Cheap per-frame degradation estimates (noise, blur, blockiness, ringing) on a sample of luma tiles.
+"""Cheap per-frame degradation estimates (noise, blur, blockiness, ringing, detail loss) on luma tiles.
 
 Noise, blockiness and ringing live at the pixel scale (a downscale would average the noise away and
 misalign the 8x8 coding grid), so they are measured at full resolution, but only on a fixed budget of
@@ -11,8 +11,20 @@ and columns of tiles were dropped), so each filter is one OpenCV call over a few
 on a 480p frame's mosaic OpenCV's small kernels and absolute differences are 2-5x faster than numpy's
 shifted adds and slices, and 1.6x faster than the same call over a tall stack of 64-pixel rows. A
 filter's reach crosses into the neighbouring tile only at the tile's outer pixels, which no estimate
-reads. No torch: its intra-op threads slowed this stage twenty-fold on a loaded 2-core machine; the
-OpenCV calls here are single-threaded at these sizes (timed the same under ``cv2.setNumThreads(1)``).
+reads (detail loss, whose filters reach 4 px, reads each tile's 56x56 interior). No torch: its intra-op
+threads slowed this stage twenty-fold on a loaded 2-core machine; the OpenCV calls here are
+single-threaded at these sizes (timed the same under ``cv2.setNumThreads(1)``).
+
+Against the truth of real sources (``bench/analysis_sources.py``: held-out photographs made into
+``vidsr.degrade.sources`` kinds), the four conditioning fields do not tell a clean source from an
+encoded one: their means move by at most a quarter of their spread between pictures, and none orders
+clean < x264 CRF 23 < CRF 28 on more than half of the pictures. ``detail_loss`` does, on all 31 at x2
+(81% at x4, where the small frames give one tile each). The noise field reads sensor noise wherever it is left in
+the pixels (sigma 4 before x264 CRF 12 or 16, or with no codec: above the clean source on every
+picture), but the evaluation's ``camera`` kind (sigma 4, then CRF 24) has none left to read: at CRF 24
+the encoder removes it, so the frame's fine-band energy is that of the same source encoded without the
+noise, and the field reads it, rightly, like the other CRF 23-28 encodes (below the clean source,
+whose CRF 12 keeps the photograph's own grain).
 """
 
 from __future__ import annotations
@@ -30,11 +42,15 @@ __all__ = [
     "EdgeProfiles",
     "luma_tiles",
     "edge_profiles",
+    "fine_band",
     "noise_sigma",
     "blur_width",
     "blockiness",
     "ringing",
+    "ANALYSIS_FIELDS",
+    "detail_loss",
     "degradation_vector",
+    "analysis_vector",
 ]
 
 # The layout of Frame.degradation (float32). The model is conditioned on it: append, never reorder.
@@ -44,6 +60,12 @@ DEGRADATION_FIELDS: tuple[str, ...] = (
     "blockiness",  # 8x8 grid discontinuity: boundary / interior gradient ratio minus 1 (0 = no blocks)
     "ringing",  # overshoot and ripple of the typical edge, as a fraction of its step (0 = clean step)
 )
+# What degrade-analysis measures and reports: the conditioning fields, then fields no shipped model reads
+# yet. Kept apart because consumers fix the conditioning vector at 4 (the VAR's DEG_DIM, the cnn's
+# cond_dim, vidsr.train.source_data's pool); a model that is to read a field here must say so first.
+ANALYSIS_FIELDS: tuple[str, ...] = DEGRADATION_FIELDS + (
+    "detail_loss",  # finest-scale detail missing from textured areas (codec or blur); ~0.25 clean, rises
+)
 
 TILE = 64
 REACH = 8  # profile half-length: enough for a blur sigma of ~5 px after the extra sigma-2 blur
@@ -52,6 +74,14 @@ NOISE_BLOCK = 20  # noise is read per 20x20 block of the tile's 60x60 interior (
 BLUR_SIGMAS = (1.0, 2.0)  # the two known extra blurs whose slope ratio gives the edge width
 _SMOOTH = np.float32([1, 2, 1]) / 4  # the light blur before the gradient: grain does not make peaks
 _IMMERKAER = np.float32([1, -2, 1])  # second difference; its outer product is Immerkaer's mask
+DETAIL_MARGIN = 4  # detail loss reads each tile's interior: its widest filter (sigma-1.5 blur, Sobel) reaches 4 px
+# detail loss's filters, each a Gaussian (truncated at 2 sigma: the reach stays short) and then a small
+# kernel, folded into one separable kernel so that each is one OpenCV call
+_GAUSS_1 = cv2.getGaussianKernel(5, 1.0, cv2.CV_64F).ravel()
+_GAUSS_15 = cv2.getGaussianKernel(7, 1.5, cv2.CV_64F).ravel()
+_COARSE = np.convolve(_GAUSS_1, [1, -2, 1]).astype(np.float32)  # the second difference after a sigma-1 blur
+_GRAD_D = np.convolve(_GAUSS_15, [0.5, 0, -0.5]).astype(np.float32)  # central difference after sigma 1.5
+_GRAD_S = np.convolve(_GAUSS_15, [0.25, 0.5, 0.25]).astype(np.float32)  # with Sobel's [1, 2, 1] across
 
 
 @dataclass
@@ -62,6 +92,7 @@ class EstimatorParams:
     noise_percentile: float = 10.0  # the flattest fraction of 20x20 blocks that noise is read on
     edge_threshold: float = 0.05  # luma/pixel gradient (after a light blur) that counts as an edge
     max_profiles: int = 2048  # edge profiles kept per frame (a strided subset beyond that)
+    detail_gate: float = 1.0  # mid-scale gradient (8-bit levels per pixel) from which a pixel is texture
 
 
 @dataclass
@@ -102,14 +133,20 @@ def _tile_view(a: np.ndarray) -> np.ndarray:
     return a.reshape(a.shape[0] // TILE, TILE, a.shape[1] // TILE, TILE)
 
 
-def noise_sigma(y: np.ndarray, percentile: float = 10.0) -> float:
+def fine_band(y: np.ndarray) -> np.ndarray:
+    """``|Immerkaer's mask|`` over the mosaic (not yet in noise-sigma units: times sqrt(pi/2) / 6)."""
+    return np.abs(cv2.sepFilter2D(y, -1, _IMMERKAER, _IMMERKAER))
+
+
+def noise_sigma(y: np.ndarray, percentile: float = 10.0, fine: np.ndarray | None = None) -> float:
     """Noise std in 8-bit units: Immerkaer's estimate on 20x20 blocks, read on the flattest blocks.
 
     Immerkaer's mask is the outer product of two second differences, so it cancels smooth content; what
     texture still leaks in makes each block's estimate an upper bound of its noise, and the low
-    percentile over blocks reads it where the picture is flat, where the bound is tight.
+    percentile over blocks reads it where the picture is flat, where the bound is tight. ``fine``: the
+    :func:`fine_band` of ``y``, when the caller has it already.
     """
-    r = np.abs(cv2.sepFilter2D(y, -1, _IMMERKAER, _IMMERKAER))
+    r = fine_band(y) if fine is None else fine
     inner = _tile_view(r)[:, 1 : 1 + 3 * NOISE_BLOCK]  # each tile's 60x60 interior, 3 x 3 blocks
     rows_sum = inner.reshape(inner.shape[0], 3, NOISE_BLOCK, -1).sum(axis=2)  # rows x 3 x W
     sums = _tile_view_cols(rows_sum)[..., 1 : 1 + 3 * NOISE_BLOCK]  # rows x 3 x cols x 60
@@ -287,14 +324,63 @@ def ringing(edges: EdgeProfiles, min_step: float = 0.1) -> float:
     return float(np.abs(np.diff(typical)).sum() - 1.0)
 
 
-def degradation_vector(image: np.ndarray, params: EstimatorParams | None = None) -> np.ndarray:
-    """The :data:`DEGRADATION_FIELDS` vector of one HxWx3 RGB frame (float32)."""
-    p = params or EstimatorParams()
+def detail_loss(
+    y: np.ndarray, gate: float = 1.0, fine: float = 0.08, coarse: float = 0.04, fine_r: np.ndarray | None = None
+) -> float:
+    """How much of the finest-scale detail is missing from the frame's texture: about 0.27 (0.07 between
+    pictures) on a clean source, rising with codec strength (0.34 at x264 CRF 23, 0.38 at CRF 28, in that
+    order on every held-out picture; ``bench/analysis_sources.py``).
+
+    A codec quantises away the small high-frequency coefficients of texture, and that loss is what
+    fools fine-band noise estimates; here it is measured on its own. Among textured pixels (gradient,
+    after a sigma-1.5 blur, above ``gate`` 8-bit levels per pixel) it counts those whose finest-band
+    response (Immerkaer's mask, in noise-sigma units) is below ``fine`` times their gradient: texture with
+    no finest-scale detail left. Being relative to the local gradient, the count does not depend on
+    contrast; divided by the same count one scale coarser (the mask after a sigma-1 blur, below
+    ``coarse`` times the gradient), it depends less on how smooth the content is at the pixel scale,
+    which a codec leaves largely alone. Blur also raises it (it removes the same detail; the blur field
+    tells the two apart) and noise lowers it (it adds detail back). 0 when the frame has no texture.
+    ``fine_r``: the :func:`fine_band` of ``y``, when the caller has it already.
+    """
+    to_sigma = math.sqrt(math.pi / 2) / 6.0
+    fine_r = fine_band(y) if fine_r is None else fine_r
+    coarse_r = np.abs(cv2.sepFilter2D(y, -1, _COARSE, _COARSE))
+    grad = cv2.magnitude(cv2.sepFilter2D(y, -1, _GRAD_D, _GRAD_S), cv2.sepFilter2D(y, -1, _GRAD_S, _GRAD_D))
+    textured = (grad > np.float32(gate / 255.0)) & _interior(y.shape)
+    lost = np.count_nonzero(textured & (fine_r < grad * np.float32(fine / to_sigma)))
+    lost_coarse = np.count_nonzero(textured & (coarse_r < grad * np.float32(coarse / to_sigma)))
+    return lost / lost_coarse if lost_coarse else 0.0
+
+
+@lru_cache(maxsize=16)
+def _interior(shape: tuple[int, int]) -> np.ndarray:
+    """Mosaic pixels at least :data:`DETAIL_MARGIN` inside their tile."""
+    inner = np.zeros(TILE, bool)
+    inner[DETAIL_MARGIN : TILE - DETAIL_MARGIN] = True
+    return np.tile(inner[:, None] & inner[None, :], (shape[0] // TILE, shape[1] // TILE))
+
+
+def _vector(image: np.ndarray, p: EstimatorParams, fields: int) -> np.ndarray:
     y = luma_tiles(image, p.max_tiles)
-    noise = noise_sigma(y, p.noise_percentile)
+    fine = fine_band(y)
+    noise = noise_sigma(y, p.noise_percentile, fine)
     # grain after the [1,2,1] blurs has ~0.4x its std per pixel; 3 of those is the floor for an edge
     edges = edge_profiles(y, max(0.01, 1.2 * noise / 255.0), p.max_profiles)
     blur = blur_width(edges)
     strong = edges.strength_E > p.edge_threshold
     ring = ringing(EdgeProfiles(edges.profiles_LE[:, strong], edges.strength_E[strong]))
-    return np.array([noise, 0.0 if math.isnan(blur) else blur, blockiness(y), ring], dtype=np.float32)
+    values = [noise, 0.0 if math.isnan(blur) else blur, blockiness(y), ring]
+    if fields > len(DEGRADATION_FIELDS):
+        values.append(detail_loss(y, p.detail_gate, fine_r=fine))
+    return np.array(values, dtype=np.float32)
+
+
+def degradation_vector(image: np.ndarray, params: EstimatorParams | None = None) -> np.ndarray:
+    """The :data:`DEGRADATION_FIELDS` vector of one HxWx3 RGB frame (float32): what models are conditioned on."""
+    return _vector(image, params or EstimatorParams(), len(DEGRADATION_FIELDS))
+
+
+def analysis_vector(image: np.ndarray, params: EstimatorParams | None = None) -> np.ndarray:
+    """The :data:`ANALYSIS_FIELDS` vector of one HxWx3 RGB frame (float32): the conditioning fields (the
+    same values :func:`degradation_vector` gives) and then the rest."""
+    return _vector(image, params or EstimatorParams(), len(ANALYSIS_FIELDS))

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from vidsr.analysis.estimators import DEGRADATION_FIELDS, EstimatorParams, degradation_vector
+from vidsr.analysis.estimators import ANALYSIS_FIELDS, DEGRADATION_FIELDS, EstimatorParams, analysis_vector
 from vidsr.analysis.scenecut import SceneCutDetector, SceneCutParams
 from vidsr.frame import Frame
 
@@ -39,7 +39,8 @@ class DegradeAnalysisParams:
 
 @dataclass
 class SceneSummary:
-    """One scene: its frames, its span in time, and the mean degradation vector over its frames."""
+    """One scene: its frames, its span in time, and the mean analysis vector (:data:`ANALYSIS_FIELDS`) over
+    its frames."""
 
     scene_id: int
     start_index: int
@@ -48,14 +49,15 @@ class SceneSummary:
     end_time: float | None  # presentation time of the scene's last frame
     cut_score: float  # the score that opened it (0 for the first scene)
     frames: int = 0
-    _sum: np.ndarray = field(default_factory=lambda: np.zeros(len(DEGRADATION_FIELDS), np.float64), repr=False)
+    _sum: np.ndarray = field(default_factory=lambda: np.zeros(len(ANALYSIS_FIELDS), np.float64), repr=False)
 
     def add(self, frame: Frame) -> None:
         self.frames += 1
         self.end_index = frame.index
         self.end_time = frame.time
-        if frame.degradation is not None:
-            self._sum += frame.degradation
+        vec = frame.metadata.get("analysis", frame.degradation)
+        if vec is not None:
+            self._sum[: len(vec)] += vec
 
     @property
     def mean(self) -> np.ndarray:
@@ -70,17 +72,18 @@ class SceneSummary:
             "start_time": self.start_time,
             "end_time": self.end_time,
             "cut_score": round(self.cut_score, 4),
-            "degradation": {k: round(float(v), 4) for k, v in zip(DEGRADATION_FIELDS, self.mean)},
+            "degradation": {k: round(float(v), 4) for k, v in zip(ANALYSIS_FIELDS, self.mean)},
         }
 
 
 class DegradeAnalysis:
-    """Sets ``frame.degradation`` (layout: :data:`DEGRADATION_FIELDS`), ``scene_cut``, ``scene_start`` and
-    ``scene_id``.
+    """Sets ``frame.degradation`` (layout: :data:`DEGRADATION_FIELDS`, what models are conditioned on),
+    ``metadata["analysis"]`` (the whole :data:`ANALYSIS_FIELDS` vector, which starts with those),
+    ``scene_cut``, ``scene_start`` and ``scene_id``.
 
     Frames pass one at a time, unchanged in pixels and order; the scene id starts at 0 and goes up by
-    one at each detected cut. ``metadata["degradation_scene_mean"]`` holds the mean vector of the
-    scene's frames so far (causal, so streaming is not held up). Per-scene aggregates are kept for
+    one at each detected cut. ``metadata["degradation_scene_mean"]`` holds the mean conditioning vector
+    of the scene's frames so far (causal, so streaming is not held up). Per-scene aggregates are kept for
     :meth:`summary`.
     """
 
@@ -96,7 +99,9 @@ class DegradeAnalysis:
     def analyze(self, frame: Frame) -> Frame:
         """Annotate one frame in place (and return it)."""
         t0 = time.perf_counter()
-        frame.degradation = degradation_vector(frame.image, self._estimator)
+        vec = analysis_vector(frame.image, self._estimator)
+        frame.metadata["analysis"] = vec
+        frame.degradation = vec[: len(DEGRADATION_FIELDS)].copy()
         score, cut = self._cuts.update(frame.image)
         frame.scene_start = bool(cut and self.scenes)
         if cut or not self.scenes:
@@ -106,7 +111,7 @@ class DegradeAnalysis:
         frame.scene_id = self.scenes[-1].scene_id
         self.scenes[-1].add(frame)
         # the scene's mean so far: a steadier conditioning signal than one frame's estimate
-        frame.metadata["degradation_scene_mean"] = self.scenes[-1].mean
+        frame.metadata["degradation_scene_mean"] = self.scenes[-1].mean[: len(DEGRADATION_FIELDS)]
         self.frames += 1
         self.seconds += time.perf_counter() - t0
         return frame
@@ -118,7 +123,7 @@ class DegradeAnalysis:
     def summary(self) -> dict[str, Any]:
         return {
             "type": "degrade-analysis",
-            "fields": list(DEGRADATION_FIELDS),
+            "fields": list(ANALYSIS_FIELDS),
             "frames": self.frames,
             "ms_per_frame": round(1000.0 * self.seconds / max(self.frames, 1), 2),
             "scenes": [s.as_dict() for s in self.scenes],
