@@ -8,6 +8,7 @@ the default did before (every frame above ``tile**2`` pixels). Each mode runs in
 faults and allocator state are per process), on frames of a real photograph, through ``SRStage``.
 
     python bench/tiling.py [--model cnn] [--size 854x480] [--frames 8] [--json bench/results_tiling.json]
+    python bench/tiling.py --only whole      # one mode (a word of its name), e.g. to time two modes side by side
 """
 
 from __future__ import annotations
@@ -67,11 +68,19 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--only", default=None, metavar="WORD", help="run only the mode whose name has this word")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     results: dict[str, Any] = {"command": "python " + " ".join(sys.argv), "model": args.model, "size": args.size,
                                "frames": args.frames, "threads": args.threads, "runs": {}}
-    for name, mode in MODES.items():
+    modes = {k: v for k, v in MODES.items() if args.only is None or args.only in k}
+    if args.only is not None:
+        if not modes:
+            ap.error(f"--only {args.only}: no mode of {', '.join(MODES)}")
+        for name, mode in modes.items():
+            print(json.dumps({name: run_mode(args.model, size, args.frames, args.threads, mode)}))  # type: ignore
+        return 0
+    for name, mode in modes.items():
         run = run_mode(args.model, size, args.frames, args.threads, mode)  # type: ignore[arg-type]
         results["runs"][name] = {k: round(v, 3) if isinstance(v, float) else v for k, v in run.items()}
         print(json.dumps({name: results["runs"][name]}), flush=True)
