@@ -249,3 +249,27 @@ def test_one_step_output_equals_the_stored_reference() -> None:
 if __name__ == "__main__" and "--write" in sys.argv:
     np.savez_compressed(REFERENCE, out=_reference_output())
     print(f"wrote {REFERENCE}")
+
+
+def test_auto_serves_var_on_cuda_only_when_the_suite_says_it_earns_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import vidsr.sr.var_sr as var_sr
+    from vidsr.sr.base import available_models, resolve_auto
+
+    if 2 not in available_models().get("var", ()):
+        pytest.skip("no shipped var")
+    monkeypatch.setattr(var_sr, "earns_auto", lambda path=None: True)
+    assert resolve_auto(2, torch.device("cuda")) == "var"
+    assert resolve_auto(2, CPU) == "cnn"
+    monkeypatch.setattr(var_sr, "earns_auto", lambda path=None: False)
+    assert resolve_auto(2, torch.device("cuda")) == "cnn"
+
+
+def test_earns_auto_reads_the_suite_verdict_from_the_header(tmp_path: Path) -> None:
+    from vidsr.sr.var_sr import earns_auto
+
+    vq, _ = load_shipped()
+    nets = {"student": DetailStudent.from_teacher(_tiny(vq)), "fusion": Fusion(8, 1)}
+    for psnr, niqe_, want in ((-0.1, -0.6, True), (-0.3, -0.6, False), (-0.1, 0.2, False)):
+        path = tmp_path / f"v{psnr}{niqe_}.safetensors"
+        save_detail(path, TINY, nets, {"suite_psnr_vs_base": psnr, "suite_niqe_vs_base": niqe_})
+        assert earns_auto(path) is want

@@ -54,14 +54,19 @@ AUTO = "auto"
 
 
 def resolve_auto(scale: int, device: torch.device) -> str:
-    """``auto``: the model that measures best on real sources, on every device: the compact CNN.
+    """``auto``: the model that measures best on real sources.
 
-    The rule (issue 18): on CUDA ``auto`` serves ``var`` only once the real-source suite
-    (``bench/quality.py --real``) shows it within 0.2 dB PSNR-Y of the CNN with better NIQE. The shipped
-    ``var`` is far from that (-1.9 dB against bicubic at x2 on the suite's slow-model tile, where the CNN
-    gains), so a GPU gets the CNN too; ``--model var`` still forces it.
+    On CUDA ``var`` (the CNN base plus the VAR detail stage) when the real-source suite showed it within
+    0.2 dB PSNR-Y of the base with a better NIQE (``vidsr.sr.var_sr.earns_auto``: the figures travel in
+    the weights file's header, written at export from ``bench/detail_suite.py``); otherwise, and on every
+    CPU (the detail stage costs seconds per frame there), the compact CNN.
     """
     models = available_models()
+    if device.type == "cuda" and scale in models.get("var", ()):
+        from vidsr.sr.var_sr import earns_auto
+
+        if earns_auto():
+            return "var"
     for name in ("cnn", "bicubic"):
         if scale in models.get(name, ()):
             return name

@@ -33,7 +33,7 @@ from vidsr.sr.tiling import Blender, TileGrid, upscale_tiled
 from vidsr.sr.vq_lq import TOKENIZER_PATH, WEIGHTS_DIR
 from vidsr.temporal.cache import CacheEntry, TokenCache, TokenCacheParams
 
-__all__ = ["VarSR", "STUDENT_PATH", "TEACHER_PATH", "WINDOW", "DEFAULT_DETAIL", "window_changes"]
+__all__ = ["VarSR", "STUDENT_PATH", "TEACHER_PATH", "WINDOW", "DEFAULT_DETAIL", "window_changes", "earns_auto"]
 
 STUDENT_PATH = WEIGHTS_DIR / "var.safetensors"
 TEACHER_PATH = STUDENT_PATH  # one file holds teacher, student and fusion
@@ -143,28 +143,34 @@ class VarSR:
     @torch.inference_mode()
     def __call__(self, x_BCHW: torch.Tensor) -> torch.Tensor:
         """Float RGB in [0, 1] of any float dtype -> the same dtype."""
-        dtype = x_BCHW.dtype
+        if self.detail == 0.0:
+            return self._base(x_BCHW.float()).clamp_(0, 1).to(x_BCHW.dtype)
+        base, change = self.base_and_change(x_BCHW)
+        return (base + self.detail * change).clamp_(0, 1).to(x_BCHW.dtype)
+
+    @torch.inference_mode()
+    def base_and_change(self, x_BCHW: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the base frames, the cross-faded change): the output at any ``detail`` d is
+        ``(base + d * change).clamp(0, 1)``, so one pass scores every detail level (``bench/detail_suite.py``)."""
         x = x_BCHW.float()
         scenes, self.scenes = self.scenes, None
         base = self._base(x)
-        if self.detail == 0.0:
-            return base.clamp_(0, 1).to(dtype)
         B, C, H, W = x.shape
         grid = TileGrid.make(H, W, self.window - 2 * self.margin, self.margin, self.margin)
         if grid.whole and (H != self.window or W != self.window):  # a frame smaller than one window
             grid = TileGrid(H, W, H, W, H, W, 0, ((0, 0),), ((0, 0),))
         blender = Blender(grid, self.scale, B, C, torch.float32, x.device)
         if self.cache is None:
-            n = len(grid.origins)
-            for i in range(0, n, max(1, self.max_windows // B)):
-                part = range(i, min(n, i + max(1, self.max_windows // B)))
+            n, per = len(grid.origins), max(1, self.max_windows // B)
+            for i in range(0, n, per):
+                part = range(i, min(n, i + per))
                 crops = torch.cat([self._base_crop(base, grid, k) for k in part])
                 _, change = window_changes(self.vq, self.predictor, self.fusion, crops, self.cfg_scale, self.amp)
                 for j, k in enumerate(part):
                     blender.add(k, change[j * B : (j + 1) * B])
         else:
             self._cached(x, base, grid, blender, scenes)
-        return (base + self.detail * blender.result()).clamp_(0, 1).to(dtype)
+        return base, blender.result()
 
     def _base_crop(self, base: torch.Tensor, grid: TileGrid, i: int) -> torch.Tensor:
         cy, cx = grid.origins[i]
@@ -207,6 +213,21 @@ class VarSR:
             cache.stats.compute_s += time.perf_counter() - t0
             for i, key in enumerate(keys):
                 blender.add(i, cache.entries[key].hq[None], slice(b, b + 1))
+
+
+def earns_auto(path: Path = STUDENT_PATH) -> bool:
+    """Whether ``auto`` may serve ``var`` on CUDA: the real-source suite (``bench/detail_suite.py``, written
+    into the weights file's header at export) put it within 0.2 dB PSNR-Y of its base with a better NIQE."""
+    if not _have(path):
+        return False
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        header = f.metadata() or {}
+    try:
+        return float(header["suite_psnr_vs_base"]) >= -0.2 and float(header["suite_niqe_vs_base"]) < 0.0
+    except (KeyError, ValueError):
+        return False
 
 
 def _have(path: Path) -> bool:
