@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 from vidsr.errors import (  # noqa: E402
     ConfigError,
     CorruptInputError,
+    FrameError,
     InputError,
     InputPathError,
     Interrupted,
@@ -45,6 +46,7 @@ __all__ = [
     "VidsrError",
     "UsageError",
     "ConfigError",
+    "FrameError",
     "InputError",
     "InputPathError",
     "OutputError",

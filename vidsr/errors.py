@@ -6,6 +6,7 @@ __all__ = [
     "VidsrError",
     "UsageError",
     "ConfigError",
+    "FrameError",
     "InputError",
     "InputPathError",
     "OutputError",
@@ -41,6 +42,11 @@ class UsageError(VidsrError):
 
 class ConfigError(UsageError):
     """A pipeline YAML that does not parse or does not match the typed config."""
+
+
+class FrameError(UsageError, ValueError):
+    """A frame handed to the frames API that cannot be enhanced as given (shape, type, values outside [0, 1],
+    NaN); a ValueError too, so a caller that already catches bad values catches it."""
 
 
 class InputError(VidsrError):
