@@ -69,8 +69,8 @@ def prefix_ablation(model: VarSR, lq: torch.Tensor, hq: torch.Tensor) -> tuple[f
         use = prepare_windows(vq, b, st.cfg.predicted)
         if shuffled:
             use.feat_BFhw, use.f_BChw = bt.feat_BFhw[perm], bt.f_BChw[perm]
-        _, fhat = st.predict(use, vq.quantize)
-        out.append(float(psnr_y((b + fu(b, proposal(vq, bt, fhat))).clamp(0, 1), h, crop=BORDER).mean()))
+        _, fhat, soft = st.predict(use, vq.quantize)
+        out.append(float(psnr_y((b + fu(b, proposal(vq, bt, fhat, soft))).clamp(0, 1), h, crop=BORDER).mean()))
     return out[0], out[1]
 
 

@@ -63,7 +63,8 @@ def linear_flops(cfg: DetailConfig, h: int, w: int, one_pass: bool, batch: int) 
     f += passes * cfg.depth * 2 * D * 6 * D  # AdaLN of every block, once per pass
     f += cfg.predicted * 2 * D * 2 * D  # head AdaLN, once per predicted scale
     f += out_cells * 2 * D * V + out_cells * 2 * C * V  # logits and the nearest-code prior
-    return f * batch + embed
+    expected = out_cells * 2 * V * C  # the expected latent: probabilities x codebook (once, after guidance)
+    return f * batch + embed + expected
 
 
 def quantizer_flops(cfg: DetailConfig, h: int, w: int) -> int:

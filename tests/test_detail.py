@@ -63,11 +63,11 @@ def test_a_fresh_stage_is_the_base() -> None:
     vq, _ = load_shipped()
     bt = prepare_windows(vq, _windows(4), TINY.predicted)
     teacher = _tiny(vq)
-    idx, fhat = teacher.generate(bt, vq.quantize, cfg_scale=1.0)
+    idx, fhat, soft = teacher.generate(bt, vq.quantize, cfg_scale=1.0)
     for got, own in zip(idx, bt.idx_list[-TINY.predicted :]):
         assert torch.equal(got, own)
     assert torch.allclose(fhat, bt.fhat_list[-1], atol=1e-5)
-    change = Fusion(8, 1)(bt.base_BCHW, proposal(vq, bt, fhat))
+    change = Fusion(8, 1)(bt.base_BCHW, proposal(vq, bt, fhat, soft))
     assert float(change.abs().max()) == 0.0
 
 
@@ -87,7 +87,7 @@ def test_kv_cached_generation_equals_the_teacher_forced_forward() -> None:
     teacher = _tiny(vq)
     torch.nn.init.normal_(teacher.head.out.weight, std=0.5)  # non-trivial logits
     bt = prepare_windows(vq, _windows(2, seed=2), TINY.predicted)
-    idx, _ = teacher.generate(bt, vq.quantize, cfg_scale=1.0)
+    idx, _, _ = teacher.generate(bt, vq.quantize, cfg_scale=1.0)
     logits = teacher(bt, vq.quantize, idx, torch.full((2,), QUALITY_HQ))
     for lg, got in zip(logits, idx):
         assert torch.equal(lg.argmax(-1).view_as(got), got)
@@ -100,9 +100,9 @@ def test_guidance_scale_one_is_the_conditional_model_and_two_is_not() -> None:
     torch.nn.init.normal_(teacher.head.out.weight, std=0.5)
     torch.nn.init.normal_(teacher.quality_embed.weight, std=1.0)
     bt = prepare_windows(vq, _windows(2, seed=3), TINY.predicted)
-    plain, _ = teacher.generate(bt, vq.quantize, cfg_scale=1.0)
+    plain = teacher.generate(bt, vq.quantize, cfg_scale=1.0)[0]
     forced = [lg.argmax(-1).view_as(p) for lg, p in zip(teacher(bt, vq.quantize, plain, torch.zeros(2).long()), plain)]
-    guided, _ = teacher.generate(bt, vq.quantize, cfg_scale=3.0)
+    guided = teacher.generate(bt, vq.quantize, cfg_scale=3.0)[0]
     assert all(torch.equal(a, b) for a, b in zip(plain, forced))
     assert any(not torch.equal(a, b) for a, b in zip(plain, guided))
 
@@ -135,10 +135,10 @@ def test_hysteresis_keeps_the_previous_token_near_a_tie() -> None:
     student = DetailStudent.from_teacher(_tiny(vq)).eval()
     torch.nn.init.normal_(student.head.out.weight, std=0.5)
     bt = prepare_windows(vq, _windows(2, seed=4), TINY.predicted)
-    fresh, _ = student.predict(bt, vq.quantize)
+    fresh = student.predict(bt, vq.quantize)[0]
     other = [(t + 1) % TINY.vocab for t in fresh]
-    kept, _ = student.predict(bt, vq.quantize, keep=other, margin=1e9)
-    free, _ = student.predict(bt, vq.quantize, keep=other, margin=0.0)
+    kept = student.predict(bt, vq.quantize, keep=other, margin=1e9)[0]
+    free = student.predict(bt, vq.quantize, keep=other, margin=0.0)[0]
     assert all(torch.equal(a, b) for a, b in zip(kept, other))
     assert all(torch.equal(a, b) for a, b in zip(free, fresh))
 
@@ -189,8 +189,8 @@ def test_train_and_serve_prepare_windows_with_one_function() -> None:
     base = model.base(lq)
     vq = model.vq
     bt = prepare_windows(vq, base, model.predictor.cfg.predicted)
-    _, fhat = model.predictor.predict(bt, vq.quantize)
-    change = model.fusion(base, proposal(vq, bt, fhat))
+    _, fhat, soft = model.predictor.predict(bt, vq.quantize)
+    change = model.fusion(base, proposal(vq, bt, fhat, soft))
     assert torch.allclose(out, (base + model.detail * change).clamp(0, 1), atol=1e-6)
     _, served = window_changes(vq, model.predictor, model.fusion, base)
     assert torch.equal(served, change)
@@ -210,8 +210,8 @@ def test_a_shuffled_prefix_scores_lower() -> None:
     perm = torch.roll(torch.arange(len(hq)), 1)
 
     def score(bt_) -> float:
-        _, fhat = student.predict(bt_, vq.quantize)
-        return psnr_y((base + fusion(base, proposal(vq, bt, fhat))).clamp(0, 1), hq, 4)
+        _, fhat, soft = student.predict(bt_, vq.quantize)
+        return psnr_y((base + fusion(base, proposal(vq, bt, fhat, soft))).clamp(0, 1), hq, 4)
 
     shuffled = prepare_windows(vq, base, student.cfg.predicted)
     shuffled.feat_BFhw, shuffled.f_BChw = bt.feat_BFhw[perm], bt.f_BChw[perm]

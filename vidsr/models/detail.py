@@ -240,9 +240,10 @@ class DetailTeacher(_DetailNet):
         cfg_scale: float = 1.5,
         temperature: float = 0.0,
         generator: torch.Generator | None = None,
-    ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """(token maps of the predicted scales, final ``fhat``): one KV-cached step per scale; with
-        ``cfg_scale`` != 1 each step also runs under quality BASE and moves past it."""
+    ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """(token maps of the predicted scales, final ``fhat``, the expected ``fhat`` under each step's
+        distribution): one KV-cached step per scale; with ``cfg_scale`` != 1 each step also runs under
+        quality BASE and moves past it."""
         h, w = bt.f_BChw.shape[-2:]
         K, P = quant.K, self.cfg.predicted
         B = bt.f_BChw.shape[0]
@@ -253,7 +254,8 @@ class DetailTeacher(_DetailNet):
         cond = self.cond(quality)
         cache = KVCache(self.cfg.depth)
         fhat = bt.start_BChw
-        out = []
+        out: list[torch.Tensor] = []
+        probs: list[torch.Tensor] = []
         for p, (gh, gw) in enumerate(bt.predicted_hws):
             inp, res = self.residual_input(p, fhat, bt)
             x = self.embed(p, inp, bt)
@@ -267,6 +269,7 @@ class DetailTeacher(_DetailNet):
             if guided:
                 pos, neg = logits.chunk(2)
                 logits = neg + cfg_scale * (pos - neg)
+            probs.append(logits.softmax(-1))
             if temperature <= 0:
                 idx = logits.argmax(-1)
             else:
@@ -275,7 +278,7 @@ class DetailTeacher(_DetailNet):
             idx = idx.view(B, gh, gw)
             out.append(idx)
             fhat = fhat + quant._code_map_to_latent(K - P + p, idx, (h, w))
-        return out, fhat
+        return out, fhat, tokens_to_fhat(quant, bt, out, soft=probs)
 
 
 class DetailStudent(_DetailNet):
@@ -310,18 +313,20 @@ class DetailStudent(_DetailNet):
     @torch.no_grad()
     def predict(
         self, bt: BaseTokens, quant: MultiScaleQuantizer, keep: list[torch.Tensor] | None = None, margin: float = 0.0
-    ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """(greedy token maps, the ``fhat`` they give). ``keep``: the window's previous tokens, kept where
+    ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """(greedy token maps, the ``fhat`` they give, the expected ``fhat`` under the predicted
+        distributions: a fidelity signal the argmax throws away). ``keep``: the window's previous tokens, kept where
         their logit is within ``margin`` of the best (hysteresis: near-ties do not flip frame to frame)."""
-        idx = []
+        idx, probs = [], []
         for p, (lg, hw) in enumerate(zip(self(bt, quant), bt.predicted_hws)):
+            probs.append(lg.softmax(-1))
             best = lg.argmax(-1)
             if keep is not None and margin > 0:
                 k = keep[p].reshape(best.shape)
                 near = lg.gather(-1, k[..., None])[..., 0] >= lg.amax(-1) - margin
                 best = torch.where(near, k, best)
             idx.append(best.view(-1, *hw))
-        return idx, tokens_to_fhat(quant, bt, idx)
+        return idx, tokens_to_fhat(quant, bt, idx), tokens_to_fhat(quant, bt, idx, soft=probs)
 
 
 def tokens_to_fhat(
@@ -347,11 +352,13 @@ def tokens_to_fhat(
 
 
 class Fusion(nn.Module):
-    """(base window, decoded predicted minus decoded base's own latent) -> the change to the base."""
+    """(base window, the proposals) -> the change to the base. The proposals are the greedy tokens'
+    decoded difference (sharp, sampled-looking detail) and the expected latent's (the posterior mean:
+    where the model is unsure it fades rather than guesses)."""
 
     def __init__(self, width: int, blocks: int) -> None:
         super().__init__()
-        self.conv_in = nn.Conv2d(6, width, 3, padding=1)
+        self.conv_in = nn.Conv2d(9, width, 3, padding=1)
         self.body = nn.ModuleList([nn.Conv2d(width, width, 3, padding=1) for _ in range(blocks)])
         self.conv_out = nn.Conv2d(width, 3, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
@@ -364,9 +371,11 @@ class Fusion(nn.Module):
         return self.conv_out(h)
 
 
-def proposal(vq: VQVAE, bt: BaseTokens, fhat_BChw: torch.Tensor) -> torch.Tensor:
-    """The VAR's proposed detail in pixels: decode(predicted) - decode(base's own quantized latent)."""
-    return vq.decoder(fhat_BChw) - vq.decoder(bt.fhat_list[-1])
+def proposal(vq: VQVAE, bt: BaseTokens, fhat_BChw: torch.Tensor, soft_BChw: torch.Tensor) -> torch.Tensor:
+    """The VAR's proposed detail in pixels, 6 channels: decode(greedy) and decode(expected), each minus
+    decode(the base's own quantized latent), so the tokenizer's own reconstruction error cancels."""
+    own = vq.decoder(bt.fhat_list[-1])
+    return torch.cat([vq.decoder(fhat_BChw) - own, vq.decoder(soft_BChw) - own], 1)
 
 
 def save_detail(path: Path | str, cfg: DetailConfig, nets: dict[str, nn.Module], meta: dict | None = None) -> None:

@@ -74,10 +74,10 @@ def window_changes(
     bt = prepare_windows(vq, x, predictor.cfg.predicted)
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
         if isinstance(predictor, DetailStudent):
-            idx, fhat = predictor.predict(bt, vq.quantize, keep, margin)
+            idx, fhat, soft = predictor.predict(bt, vq.quantize, keep, margin)
         else:
-            idx, fhat = predictor.generate(bt, vq.quantize, cfg_scale=cfg_scale)
-    change = fusion(x, proposal(vq, bt, fhat.float()))
+            idx, fhat, soft = predictor.generate(bt, vq.quantize, cfg_scale=cfg_scale)
+    change = fusion(x, proposal(vq, bt, fhat.float(), soft.float()))
     return idx, change[..., :H, :W]
 
 

@@ -192,8 +192,10 @@ def teacher_stage(args) -> None:
         acc = float(np.mean([(lg.argmax(-1).view_as(t) == t).float().mean() for lg, t in zip(logits, tgt)]))
         row = {"val_ce": round(ce, 4), "val_acc": round(acc, 4), "base_psnr": round(psnr(base, hq), 3)}
         for s in args.eval_cfg:
-            _, fhat = net.generate(bt, vq.quantize, cfg_scale=s)
-            row[f"half_cfg{s}"] = round(psnr(base + 0.5 * proposal(vq, bt, fhat), hq), 3)
+            _, fhat, soft = net.generate(bt, vq.quantize, cfg_scale=s)
+            prop = proposal(vq, bt, fhat, soft)
+            row[f"half_cfg{s}"] = round(psnr(base + 0.5 * prop[:, :3], hq), 3)
+            row[f"soft_cfg{s}"] = round(psnr(base + prop[:, 3:], hq), 3)
         net.train()
         return row
 
@@ -251,12 +253,14 @@ def student_stage(args) -> None:
         student.eval()
         base, hq = val
         bt = prepare_windows(vq, base, cfg.predicted)
-        _, fs = student.predict(bt, vq.quantize)
-        _, ft = teacher.generate(bt, vq.quantize, cfg_scale=args.cfg)
+        ps = proposal(vq, bt, *student.predict(bt, vq.quantize)[1:])
+        pt = proposal(vq, bt, *teacher.generate(bt, vq.quantize, cfg_scale=args.cfg)[1:])
         row = {
             "base_psnr": round(psnr(base, hq), 3),
-            "student_half": round(psnr(base + 0.5 * proposal(vq, bt, fs), hq), 3),
-            "teacher_half": round(psnr(base + 0.5 * proposal(vq, bt, ft), hq), 3),
+            "student_half": round(psnr(base + 0.5 * ps[:, :3], hq), 3),
+            "teacher_half": round(psnr(base + 0.5 * pt[:, :3], hq), 3),
+            "student_soft": round(psnr(base + ps[:, 3:], hq), 3),
+            "teacher_soft": round(psnr(base + pt[:, 3:], hq), 3),
         }
         student.train()
         return row
@@ -277,8 +281,7 @@ def fusion_stage(args) -> None:
     @torch.no_grad()
     def served(base: torch.Tensor) -> torch.Tensor:
         bt = prepare_windows(vq, base, cfg.predicted)
-        _, fhat = student.predict(bt, vq.quantize)
-        return proposal(vq, bt, fhat)
+        return proposal(vq, bt, *student.predict(bt, vq.quantize)[1:])
 
     def loss_fn(step: int):
         base, hq = tr.batch(args.batch, 9000 + step)
