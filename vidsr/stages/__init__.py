@@ -10,6 +10,7 @@ from vidsr.config import StageConfig, from_dict
 from vidsr.errors import ConfigError
 from vidsr.stages.base import Stage
 from vidsr.stages.passthrough import PassThrough, PassThroughParams
+from vidsr.stages.resize import ResizeParams, ResizeStage
 from vidsr.stages.sr import SRParams, SRStage
 from vidsr.temporal.smoothing import TemporalSmoothing, TemporalSmoothingParams
 
@@ -26,6 +27,7 @@ register_stage("passthrough", PassThrough, PassThroughParams)
 register_stage("sr", SRStage, SRParams)
 register_stage("degrade-analysis", DegradeAnalysis, DegradeAnalysisParams)
 register_stage("temporal-smoothing", TemporalSmoothing, TemporalSmoothingParams)
+register_stage("resize", ResizeStage, ResizeParams)
 
 
 def stage_params(config: StageConfig, where: str = "stage") -> Any:
