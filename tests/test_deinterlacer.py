@@ -4,6 +4,7 @@ with its input's timestamp and time base, including across a size change and at 
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -50,3 +51,31 @@ def test_comb_teeth_are_gone_and_deep_formats_stay_deep() -> None:
 def test_field_orders() -> None:
     assert [field_order_name(v) for v in range(6)] == ["unknown", "progressive", "tt", "bb", "tb", "bt"]
     assert [is_interlaced_order(v) for v in (None, 0, 1, 2, 5)] == [False, False, False, True, True]
+
+
+def _clip(path: Path, flagged: bool, moving: bool = True) -> Path:
+    """12 frames of 64x48; combed (fields half a frame apart) when ``moving``; coded interlaced when ``flagged``."""
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        if flagged:
+            v.codec_context.flags |= av.codec.context.Flags.interlaced_dct | av.codec.context.Flags.interlaced_me
+        v.options = {"preset": "ultrafast"}
+        for i in range(12):
+            frame = _frame(i if moving else 0)
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+    return path
+
+
+def test_auto_is_decided_once_from_the_stream_or_idet(tmp_path: Path) -> None:
+    from vidsr.media.deinterlace import detect_interlacing
+
+    flagged = detect_interlacing(str(_clip(tmp_path / "a.mp4", flagged=True)), "auto")
+    assert flagged.mode == "auto" and "field order is" in flagged.reason
+    combed = detect_interlacing(str(_clip(tmp_path / "b.mp4", flagged=False)), "auto")
+    assert combed.mode in ("tff", "bff") and combed.reason.startswith("idet: ")
+    still = detect_interlacing(str(_clip(tmp_path / "c.mp4", flagged=False, moving=False)), "auto")
+    assert still.mode == "auto" and still.reason.startswith("progressive (idet: ")
+    assert detect_interlacing(str(tmp_path / "b.mp4"), "off").mode == "off"
