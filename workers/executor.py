@@ -23,13 +23,14 @@ import torch
 from vidsr.backlog import check_jobs
 from vidsr.config import PipelineConfig
 from vidsr.errors import CorruptInputError, Interrupted, UsageError
+from vidsr.media.limits import check_sizes
 from vidsr.media.output import atomic_output
 from vidsr.media.probe import MediaInfo
 from vidsr.media.remux import check_codec
 from vidsr.media.segments import Segment, join_segments, plan_segments, scan_chunks, segment_file_suffix
 from vidsr.media.streams import SidePlan, plan_side_streams
 from vidsr.media.workdir import WorkDir
-from vidsr.pipeline import configure
+from vidsr.pipeline import configure, for_output
 from vidsr.progress import Progress
 from vidsr.report import versions, write_report
 from vidsr.sr.base import AUTO, resolve_auto
@@ -174,6 +175,7 @@ class _RunState:
 def _check(jobs: list[Job], config: PipelineConfig, overwrite: bool, warn: Callable[[str], None]) -> None:
     """Check every path and probe every input before any Ray work, so errors read as a local run's."""
     for job, info in zip(jobs, check_jobs([(j.src, j.dst) for j in jobs], overwrite)):
+        check_sizes(job.src, info, for_output(config, job.dst, codec_chosen=False))  # frames the encoder takes
         job.info = info
         job.side = plan_side_streams(job.src, job.info.video.index, job.dst.name, config.encode.audio_fallback_codec)
         for plan in job.side:

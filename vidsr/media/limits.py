@@ -6,13 +6,20 @@ gigabytes) on frames its encoder then refuses.
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 
 from vidsr.errors import InputError, UsageError
+from vidsr.media.remux import choose_pix_fmt
+
+if TYPE_CHECKING:
+    from vidsr.config import PipelineConfig
+    from vidsr.media.probe import MediaInfo
 
 __all__ = ["CRF_RANGES", "X26X_PRESETS", "MIN_INPUT_SIDE", "check_crf", "check_preset", "check_frame_size",
-           "check_input_size"]
+           "check_input_size", "output_frame_size", "check_sizes"]
 
 # the quality scale of each encoder's ``crf`` (x264/x265 0-51, VP8/VP9 and AV1 0-63)
 CRF_RANGES = {"libx264": (0, 51), "libx264rgb": (0, 51), "libx265": (0, 51), "libvpx": (0, 63),
@@ -89,3 +96,27 @@ def check_input_size(name: str, width: int, height: int) -> None:
     if width < MIN_INPUT_SIDE or height < MIN_INPUT_SIDE:
         raise InputError(f"{name} has {width}x{height} frames; vidsr needs at least "
                          f"{MIN_INPUT_SIDE}x{MIN_INPUT_SIDE}")
+
+
+def output_frame_size(config: PipelineConfig, width: int, height: int) -> tuple[int, int]:
+    """The size the encoder will get: the stages in order, sr multiplying by its scale, resize setting a size."""
+    for stage in config.stages:
+        if stage.type == "sr":
+            scale = int(stage.params.get("scale", 2))
+            width, height = width * scale, height * scale
+        elif stage.type == "resize":
+            from vidsr.stages import stage_params
+            from vidsr.stages.resize import output_size
+
+            width, height = output_size(width, height, stage_params(stage))
+    return width, height
+
+
+def check_sizes(src: Path, info: MediaInfo, config: PipelineConfig) -> None:
+    """Input frames the stages can work on, output frames the encoder can take: refused before any frame (a
+    local run before its model loads, a --ray job before Ray starts)."""
+    v = info.video
+    check_input_size(src.name, v.width, v.height)
+    width, height = output_frame_size(config, v.width, v.height)
+    pix_fmt = choose_pix_fmt(config.encode.codec, v.pix_fmt, config.encode.pix_fmt)
+    check_frame_size(config.encode.codec, pix_fmt, width, height, f"from a {v.width}x{v.height} input")
