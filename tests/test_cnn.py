@@ -11,6 +11,7 @@ from vidsr.data import eval_images
 from vidsr.degrade import degrade
 from vidsr.models.cnn import CNNConfig, CompactSR, load_weights, save_weights
 from vidsr.sr.base import available_models, build_model
+from vidsr.sr.batch import SRBatch
 from vidsr.sr.cnn import shipped_scales
 from vidsr.sr.tiling import upscale_tiled
 from vidsr.train.evaluate import bicubic_up, psnr_y, to_tensor
@@ -104,14 +105,13 @@ def test_conditioned_tiles_get_their_own_frames_vectors() -> None:
     img = dict(eval_images())["skimage__chelsea"]
     x = torch.cat([to_tensor(img[:64, :96]), to_tensor(img[100:164, 200:296])])
     vecs = torch.tensor([[0.3, 0.8, 0.05, 0.1], [2.5, 2.0, 0.5, 0.9]])
-    model.degradation = vecs.numpy()
-    tiled = upscale_tiled(model, x, tile=32, overlap=8)
+    tiled = upscale_tiled(model, SRBatch(x, vecs), tile=32, overlap=8)
     with torch.inference_mode():
         whole = torch.cat([model.net(x[b : b + 1], vecs[b : b + 1]) for b in range(2)]).clamp(0, 1)
         swapped = torch.cat([model.net(x[b : b + 1], vecs[1 - b : 2 - b]) for b in range(2)]).clamp(0, 1)
     assert (tiled - whole).abs().max() < 1e-4
     assert (swapped - whole).abs().max() > 1e-2  # the vectors matter, so the check above means something
-    model.degradation = None  # called directly without vectors, the model measures its input itself
+    # called directly without vectors, the model measures its input itself
     from vidsr.analysis.batch import batch_degradations
 
     with torch.inference_mode():

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from vidsr.sr import tiling
+from vidsr.sr.batch import SRBatch, as_batch
 from vidsr.sr.classical import Bicubic
 from vidsr.sr.tiling import upscale_tiled
 from vidsr.stages.sr import frames_to_tensor
@@ -22,13 +23,13 @@ class Counting(Bicubic):
     def __init__(self) -> None:
         super().__init__(2, torch.device("cpu"))
         self.calls: list[tuple[int, ...]] = []
-        self.degradation: np.ndarray | None = None
-        self.seen: list[np.ndarray | None] = []
+        self.seen: list[torch.Tensor | None] = []
 
-    def __call__(self, x_BCHW: torch.Tensor) -> torch.Tensor:
-        self.calls.append(tuple(x_BCHW.shape))
-        self.seen.append(self.degradation)
-        return super().__call__(x_BCHW)
+    def __call__(self, batch: SRBatch | torch.Tensor) -> torch.Tensor:
+        batch = as_batch(batch)
+        self.calls.append(tuple(batch.x_BCHW.shape))
+        self.seen.append(batch.degradation_B4)
+        return super().__call__(batch)
 
 
 def test_a_frame_under_the_budget_runs_whole_whatever_the_tile_size() -> None:
@@ -41,11 +42,11 @@ def test_a_frame_under_the_budget_runs_whole_whatever_the_tile_size() -> None:
 def test_a_batch_over_the_budget_is_cut_into_whole_frames_with_their_own_vectors() -> None:
     x = torch.rand(3, 3, 40, 56)
     model = Counting()
-    model.degradation = np.arange(12, dtype=np.float32).reshape(3, 4)
-    out = upscale_tiled(model, x, tile=16, overlap=4, budget_pixels=40 * 56 * 2)
+    batch = SRBatch(x, torch.arange(12, dtype=torch.float32).reshape(3, 4))
+    out = upscale_tiled(model, batch, tile=16, overlap=4, budget_pixels=40 * 56 * 2)
     assert model.calls == [(2, 3, 40, 56), (1, 3, 40, 56)]
-    assert [v.tolist() for v in model.seen] == [model.degradation[:2].tolist(), model.degradation[2:].tolist()]
-    assert model.degradation.shape == (3, 4)  # restored for the caller
+    assert [v.tolist() for v in model.seen] == [batch.degradation_B4[:2].tolist(), batch.degradation_B4[2:].tolist()]
+    assert batch.degradation_B4.shape == (3, 4)  # the caller's vectors untouched
     assert torch.equal(out, Bicubic(2, x.device)(x))
 
 

@@ -23,6 +23,8 @@ from vidsr.data.clips import Clip, cut_clip, object_clip, pan_clip, static_noise
 from vidsr.degrade import degrade
 from vidsr.frame import Frame
 from vidsr.metrics import psnr_y
+from vidsr.sr.base import Capabilities
+from vidsr.sr.batch import SRBatch, as_batch
 from vidsr.sr.tiling import Blender, TileGrid, upscale_tiled
 from vidsr.sr.var_sr import STUDENT_PATH
 from vidsr.sr.vq_lq import TOKENIZER_PATH
@@ -112,9 +114,10 @@ def test_change_tests_ignore_noise_and_see_motion() -> None:
 
 def test_tile_grid_and_blender_match_upscale_tiled() -> None:
     class Up:
-        scale, context, name = 2, 2, "up"
+        scale, context, name, capabilities = 2, 2, "up", Capabilities()
 
-        def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        def __call__(self, batch: SRBatch | torch.Tensor) -> torch.Tensor:
+            x = as_batch(batch).x_BCHW
             return torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic") * 0.9 + 0.05
 
     x = torch.rand(2, 3, 48, 64)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vidsr.sr.base import register_model
+from vidsr.sr.base import Capabilities, register_model
+from vidsr.sr.batch import SRBatch, as_batch
 
 __all__ = ["Bicubic"]
 
@@ -20,7 +21,8 @@ class Bicubic:
     """
 
     context = 4  # bicubic reads 2 LR pixels each side; 4 keeps tiles exact with margin
-    accepts_uint8 = True  # a uint8 batch comes back uint8 on every device (widened internally off CPU)
+    # a uint8 batch comes back uint8 on every device (widened internally off CPU)
+    capabilities = Capabilities(accepts_uint8=True)
 
     def __init__(self, scale: int, device: torch.device) -> None:
         self.name = "bicubic"
@@ -37,8 +39,9 @@ class Bicubic:
         return F.interpolate(x_BCHW, size=size, mode="bicubic", align_corners=False, antialias=True)
 
     @torch.inference_mode()
-    def __call__(self, x_BCHW: torch.Tensor) -> torch.Tensor:
+    def __call__(self, batch: SRBatch | torch.Tensor) -> torch.Tensor:
         """Float in [0, 1] -> float of the same dtype; uint8 (best channels-last) -> uint8, rounded."""
+        x_BCHW = as_batch(batch).x_BCHW
         if x_BCHW.dtype == torch.uint8:
             if self.integer_kernel:
                 return self._resize(x_BCHW)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from vidsr.analysis.batch import batch_degradations
 from vidsr.models.cnn import CompactSR, load_weights
-from vidsr.sr.base import register_model
+from vidsr.sr.base import Capabilities, register_model
+from vidsr.sr.batch import SRBatch, as_batch
 
 __all__ = ["CNN", "weights_path", "shipped_scales"]
 
@@ -44,10 +44,9 @@ class CNN:
     frames the last tile row/column sees a shifted pixel-unshuffle phase and differs slightly, inside
     the cross-faded overlap.
 
-    A conditioned net (``cfg.cond_dim`` > 0) has a ``degradation`` attribute: the SR stage puts the
-    batch's per-frame vectors from degrade-analysis there before tiling (the tiler stacks tile k of
-    every frame in frame order, so item i of a call belongs to frame i mod B); without them the model
-    measures each input it is given.
+    A conditioned net (``cfg.cond_dim`` > 0) runs each item with the batch's vector for it
+    (``SRBatch.degradation_B4``: degrade-analysis's, or measured by the tiler on the whole frame); a
+    batch without vectors (or with a non-finite one) is measured here, item by item.
     """
 
     def __init__(self, scale: int, device: torch.device) -> None:
@@ -61,21 +60,25 @@ class CNN:
         # even, so that tile crops keep the pixel-unshuffle phase of the whole frame
         self.context = base.cfg.receptive_radius + base.cfg.receptive_radius % 2
         self.amp = device.type == "cuda"  # bf16 autocast; bench/gpu.py turns it off to measure fp32
-        if base.cfg.cond_dim:
-            self.degradation: np.ndarray | None = None
 
-    def _vectors(self, x_BCHW: torch.Tensor) -> torch.Tensor | None:
+    @property
+    def capabilities(self) -> Capabilities:
+        """Conditioned exactly when the net is (read from the net, which tests may swap for another)."""
+        return Capabilities(conditioned=bool(self.net.cfg.cond_dim))
+
+    def _vectors(self, batch: SRBatch) -> torch.Tensor | None:
         if not self.net.cfg.cond_dim:
             return None
-        given = self.degradation
-        n = x_BCHW.shape[0]
-        if given is not None and len(given) and n % len(given) == 0 and np.isfinite(given).all():
-            return torch.as_tensor(np.asarray(given, dtype=np.float32)).repeat(n // len(given), 1)
-        return batch_degradations(x_BCHW)
+        given = batch.degradation_B4
+        if given is not None and torch.isfinite(given).all():
+            return given.to(torch.float32)
+        return batch_degradations(batch.x_BCHW)
 
     @torch.inference_mode()
-    def __call__(self, x_BCHW: torch.Tensor) -> torch.Tensor:
-        vectors = self._vectors(x_BCHW)
+    def __call__(self, batch: SRBatch | torch.Tensor) -> torch.Tensor:
+        batch = as_batch(batch)
+        x_BCHW = batch.x_BCHW
+        vectors = self._vectors(batch)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp and self.device.type == "cuda"):
             out = self.net(x_BCHW.float(), vectors)
         return out.float().clamp_(0.0, 1.0).to(x_BCHW.dtype)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vidsr.sr.base import register_model
+from vidsr.sr.base import Capabilities, register_model
+from vidsr.sr.batch import SRBatch, as_batch
 
 __all__ = ["Lanczos", "lanczos_phase_weights"]
 
@@ -38,6 +39,7 @@ class Lanczos:
     """Separable Lanczos-3 upscaling by an integer factor; borders replicate the edge pixel."""
 
     context = LOBES + 1  # the kernel reads 3 LR pixels each side; one more keeps tiles exact with margin
+    capabilities = Capabilities()
 
     def __init__(self, scale: int, device: torch.device) -> None:
         self.name = "lanczos"
@@ -54,9 +56,10 @@ class Lanczos:
         return phases_NSHW.permute(0, 2, 3, 1).reshape(n, h, w * s)
 
     @torch.inference_mode()
-    def __call__(self, x_BCHW: torch.Tensor) -> torch.Tensor:
+    def __call__(self, batch: SRBatch | torch.Tensor) -> torch.Tensor:
         """Float in [0, 1] -> the same dtype. Half and bfloat16 run natively on CUDA only: a CPU's
         reduced-precision convolutions are slower than float32 there, so it widens and narrows back."""
+        x_BCHW = as_batch(batch).x_BCHW
         dtype = x_BCHW.dtype
         if dtype != torch.float32 and not (x_BCHW.device.type == "cuda" and dtype in (torch.float16, torch.bfloat16)):
             x_BCHW = x_BCHW.float()

@@ -12,6 +12,7 @@ from functools import lru_cache
 import torch
 
 from vidsr.sr.base import SuperResolver
+from vidsr.sr.batch import SRBatch, as_batch
 
 __all__ = ["tile_starts", "upscale_tiled", "TileGrid", "Blender"]
 
@@ -139,71 +140,59 @@ class Blender:
 @torch.inference_mode()
 def upscale_tiled(
     model: SuperResolver,
-    x_BCHW: torch.Tensor,
+    batch: SRBatch | torch.Tensor,
     tile: int,
     overlap: int,
     max_batch: int = 16,
     budget_pixels: int | None = None,
 ) -> torch.Tensor:
-    """Upscale ``x_BCHW`` with ``model`` in ``tile`` x ``tile`` pieces where it must, whole where it can.
+    """Upscale ``batch`` (or a bare ``x_BCHW``) with ``model`` in ``tile`` x ``tile`` pieces where it must,
+    whole where it can.
 
     Tiling bounds memory by area but costs compute (each crop carries ``model.context`` pixels each side,
     neighbours overlap) and host work, so frames run whole when they fit: with ``budget_pixels`` (input
     pixels one model call may hold) a frame of at most that many pixels runs whole, batches cut to fit
     the budget; only a larger frame is tiled (in ``tile`` pieces). Without it, the older rule: a frame
-    of at most ``tile**2`` pixels runs whole. ``tile <= 0`` never tiles. A model with ``tiles_itself``
-    set (it cuts its own windows and bounds its own memory) runs whole too.
+    of at most ``tile**2`` pixels runs whole. ``tile <= 0`` never tiles. A model whose capabilities say
+    ``tiles_itself`` (it cuts its own windows and bounds its own memory) runs whole too.
 
     Each tile is cropped with up to ``model.context`` extra pixels each side (discarded after the
     model), the crop window slid inwards at the frame border so that all crops have one size and
     stack into a batch, and a border tile sees the real border as it would in the whole frame.
     Neighbouring tiles overlap by ``overlap`` low-resolution pixels and are cross-faded with ramps.
+    Every tile is passed with its own frame's vector and scene id (``SRBatch.stacked``).
     A float16/bfloat16 batch is blended in float32 and returned in its own dtype.
     """
+    batch = as_batch(batch)
+    x_BCHW = batch.x_BCHW
     B, C, H, W = x_BCHW.shape
-    if tile <= 0 or getattr(model, "tiles_itself", False):
-        return model(x_BCHW)
+    if tile <= 0 or model.capabilities.tiles_itself:
+        return model(batch)
     if budget_pixels is not None and H * W <= budget_pixels:
         per_call = max(1, budget_pixels // (H * W))
         if B <= per_call:
-            return model(x_BCHW)
-        return torch.cat([_whole(model, x_BCHW, slice(i, i + per_call)) for i in range(0, B, per_call)])
+            return model(batch)
+        return torch.cat([model(batch.select(slice(i, i + per_call))) for i in range(0, B, per_call)])
     grid = TileGrid.make(H, W, tile, overlap, model.context)
     if grid.whole:
-        return model(x_BCHW)
-    if hasattr(model, "degradation") and model.degradation is None:
+        return model(batch)
+    if model.capabilities.conditioned and batch.degradation_B4 is None:
         # a model conditioned on degrade-analysis's vector, called without one: measure the whole frames
         # here, so every tile of a frame is run with that frame's vector (a tile's own would differ)
         from vidsr.analysis.batch import batch_degradations
 
         frames = x_BCHW if x_BCHW.dtype.is_floating_point else x_BCHW.float() / 255.0
-        model.degradation = batch_degradations(frames).numpy()
-        try:
-            return upscale_tiled(model, x_BCHW, tile, overlap, max_batch)
-        finally:
-            model.degradation = None
+        batch = batch.with_degradation(batch_degradations(frames))
     blend_dtype = torch.float64 if x_BCHW.dtype == torch.float64 else torch.float32
     blender = Blender(grid, model.scale, B, C, blend_dtype, x_BCHW.device)
     per_call = max(1, max_batch // B)
     n = len(grid.boxes)
     for i in range(0, n, per_call):
         idx = range(i, min(i + per_call, n))
-        up = model(torch.cat([grid.crop(x_BCHW, k) for k in idx], dim=0))
+        up = model(batch.stacked([grid.crop(x_BCHW, k) for k in idx]))
         for j, k in enumerate(idx):
             blender.add(k, up[j * B : (j + 1) * B])
     out = blender.result()
     if not x_BCHW.dtype.is_floating_point:  # an integer model's tiles blend in float, then round back
         out = out.round_().clamp_(0, torch.iinfo(x_BCHW.dtype).max).to(x_BCHW.dtype)
     return out.to(x_BCHW.dtype)
-
-
-def _whole(model: SuperResolver, x_BCHW: torch.Tensor, frames: slice) -> torch.Tensor:
-    """Whole frames ``frames`` of a batch in one call, with those frames' conditioning vectors."""
-    given = getattr(model, "degradation", None)
-    if given is None or len(given) != x_BCHW.shape[0]:
-        return model(x_BCHW[frames])
-    model.degradation = given[frames]
-    try:
-        return model(x_BCHW[frames])
-    finally:
-        model.degradation = given

@@ -22,12 +22,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from vidsr.models.detail import DetailStudent, DetailTeacher, Fusion, load_detail, prepare_windows, proposal
 from vidsr.models.vqvae import VQVAE, load_vqvae, pad_to_multiple
-from vidsr.sr.base import register_model
+from vidsr.sr.base import Capabilities, register_model
+from vidsr.sr.batch import SRBatch, as_batch
 from vidsr.sr.cnn import CNN, shipped_scales
 from vidsr.sr.tiling import Blender, TileGrid, upscale_tiled
 from vidsr.sr.vq_lq import TOKENIZER_PATH, WEIGHTS_DIR
@@ -82,9 +82,8 @@ def window_changes(
 
 
 class VarSR:
-    """``degradation`` (optional ``B x 4``, set by the SR stage) goes to the base CNN; ``scenes`` (optional
-    scene ids, set by the SR stage) clear the token cache at a cut; ``detail`` in [0, 1]: how much of the
-    VAR's change reaches the output.
+    """A batch's vectors (``SRBatch.degradation_B4``) go to the base CNN; its scene ids clear the token
+    cache at a cut; ``detail`` in [0, 1]: how much of the VAR's change reaches the output.
 
     ``configure_cache(TokenCacheParams(...))`` turns the scene-level token cache on: the frames of one
     call are then consecutive frames of a video, in order. Off by default (a batch of unrelated images).
@@ -102,12 +101,12 @@ class VarSR:
         self.window = WINDOW // scale  # LQ pixels
         self.margin = max(1, self.window // 16)  # 2 LQ px at x2: windows cost (32/28)^2 = 1.3x the frame
         self.context = 0
-        self.degradation: np.ndarray | None = None
-        self.scenes: list[int] | None = None
         self.max_windows = 64
         self.cache: TokenCache | None = None
         self.amp = device.type == "cuda"
-        self.tiles_itself = True  # windows are cut (and cached) here
+        # windows are cut (and cached) here; the vectors are the base CNN's
+        conditioned = self.base.capabilities.conditioned
+        self.capabilities = Capabilities(tiles_itself=True, conditioned=conditioned, token_cache=True)
 
     def configure_cache(self, params: TokenCacheParams | None) -> None:
         """Turn the token cache on (``params.enabled``) or off (None); state starts empty either way."""
@@ -125,36 +124,31 @@ class VarSR:
             "entries": len(self.cache),
         }
 
-    def _base(self, x_BCHW: torch.Tensor) -> torch.Tensor:
-        """The CNN's frames, tiled only above its memory budget (as the SR stage would run it)."""
-        given = self.degradation
-        self.degradation = None  # one call's frames only
-        if self.base.net.cfg.cond_dim:
-            ok = (
-                given is not None and len(given) == x_BCHW.shape[0] and np.isfinite(np.asarray(given, np.float32)).all()
-            )
-            self.base.degradation = np.asarray(given, np.float32) if ok else None
-        try:
-            return upscale_tiled(self.base, x_BCHW, 512, 16, 4, budget_pixels=int(2.1e6))
-        finally:
-            if self.base.net.cfg.cond_dim:
-                self.base.degradation = None
+    def _base(self, x_BCHW: torch.Tensor, degradation_B4: torch.Tensor | None) -> torch.Tensor:
+        """The CNN's frames, tiled only above its memory budget (as the SR stage would run it); vectors
+        with a non-finite value are dropped, so the base measures those frames whole."""
+        if degradation_B4 is not None and not torch.isfinite(degradation_B4).all():
+            degradation_B4 = None
+        return upscale_tiled(self.base, SRBatch(x_BCHW, degradation_B4), 512, 16, 4, budget_pixels=int(2.1e6))
 
     @torch.inference_mode()
-    def __call__(self, x_BCHW: torch.Tensor) -> torch.Tensor:
+    def __call__(self, batch: SRBatch | torch.Tensor) -> torch.Tensor:
         """Float RGB in [0, 1] of any float dtype -> the same dtype."""
+        batch = as_batch(batch)
+        x_BCHW = batch.x_BCHW
         if self.detail == 0.0:
-            return self._base(x_BCHW.float()).clamp_(0, 1).to(x_BCHW.dtype)
-        base, change = self.base_and_change(x_BCHW)
+            return self._base(x_BCHW.float(), batch.degradation_B4).clamp_(0, 1).to(x_BCHW.dtype)
+        base, change = self.base_and_change(batch)
         return (base + self.detail * change).clamp_(0, 1).to(x_BCHW.dtype)
 
     @torch.inference_mode()
-    def base_and_change(self, x_BCHW: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def base_and_change(self, batch: SRBatch | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(the base frames, the cross-faded change): the output at any ``detail`` d is
         ``(base + d * change).clamp(0, 1)``, so one pass scores every detail level (``bench/detail_suite.py``)."""
-        x = x_BCHW.float()
-        scenes, self.scenes = self.scenes, None
-        base = self._base(x)
+        batch = as_batch(batch)
+        x = batch.x_BCHW.float()
+        scenes = batch.scene_ids
+        base = self._base(x, batch.degradation_B4)
         B, C, H, W = x.shape
         grid = TileGrid.make(H, W, self.window - 2 * self.margin, self.margin, self.margin)
         if grid.whole and (H != self.window or W != self.window):  # a frame smaller than one window
@@ -178,7 +172,7 @@ class VarSR:
         return base[:, :, cy * s : (cy + grid.ch) * s, cx * s : (cx + grid.cw) * s]
 
     def _cached(
-        self, x: torch.Tensor, base: torch.Tensor, grid: TileGrid, blender: Blender, scenes: list[int] | None
+        self, x: torch.Tensor, base: torch.Tensor, grid: TileGrid, blender: Blender, scenes: tuple[int, ...] | None
     ) -> None:
         """Frame by frame in order: a window whose LQ crop did not change keeps its cached change."""
         cache = self.cache

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from vidsr.models.vqvae import VQVAE, LQEncoder, load_lq_encoder, load_vqvae
-from vidsr.sr.base import register_model
+from vidsr.sr.base import Capabilities, register_model
+from vidsr.sr.batch import SRBatch, as_batch
 
 __all__ = ["VQLQ", "TOKENIZER_PATH", "LQ_ENCODER_PATH", "load_shipped"]
 
@@ -45,9 +46,11 @@ class VQLQ:
             vq, lq = load_vqvae(TOKENIZER_PATH, device), load_lq_encoder(LQ_ENCODER_PATH, device)
         self.vq, self.lq = vq, lq
         self.context = 16
+        self.capabilities = Capabilities()
 
     @torch.inference_mode()
-    def __call__(self, x_BCHW: torch.Tensor) -> torch.Tensor:
+    def __call__(self, batch: SRBatch | torch.Tensor) -> torch.Tensor:
+        x_BCHW = as_batch(batch).x_BCHW
         up = F.interpolate(x_BCHW.float(), scale_factor=self.scale, mode="bicubic", align_corners=False).clamp(0, 1)
         return self.vq.latent_to_frame(self.lq.frame_to_latent(up), tuple(up.shape[-2:])).to(x_BCHW.dtype)
 

@@ -53,6 +53,7 @@ WINDOW = 64
 def build_pool(data: str, out: Path, sizes: dict[int, int], val_photos: int, seed: int) -> None:
     """Base / HQ regions (uint8, 192 x 192) for training and validation, restored by the shipped CNN."""
     from vidsr.data import train_images
+    from vidsr.sr.batch import SRBatch
     from vidsr.sr.cnn import CNN
     from vidsr.train.source_data import PoolSpec, SourcePool
 
@@ -69,9 +70,9 @@ def build_pool(data: str, out: Path, sizes: dict[int, int], val_photos: int, see
             cnn = CNN(scale, torch.device("cpu"))
             for i in range(0, n, 64):
                 lq = torch.from_numpy(pool.lq[i : i + 64]).permute(0, 3, 1, 2).float() / 255.0
-                cnn.degradation = pool.vec[i : i + 64]
+                vectors = torch.as_tensor(np.asarray(pool.vec[i : i + 64], np.float32))
                 with torch.no_grad():
-                    base = cnn(lq)
+                    base = cnn(SRBatch(lq, vectors))
                 bases.append((base * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
             hqs.append(pool.hq)
             scales.append(np.full(n, scale, np.uint8))
