@@ -55,7 +55,7 @@ def score(out: torch.Tensor, hq: torch.Tensor, do_niqe: bool) -> dict[str, float
 @torch.inference_mode()
 def prefix_ablation(model: VarSR, lq: torch.Tensor, hq: torch.Tensor) -> tuple[float, float]:
     """PSNR-Y of the student's 64 x 64 windows (detail 1) with their own prefix and with a shuffled one."""
-    base = model._base(lq).clamp(0, 1)
+    base = model._base(lq, None).clamp(0, 1)
     s = 64
     ys = range(0, base.shape[-2] - s + 1, s)
     xs = range(0, base.shape[-1] - s + 1, s)
