@@ -14,7 +14,7 @@ from vidsr.stages.resize import ResizeParams, ResizeStage
 from vidsr.stages.sr import SRParams, SRStage
 from vidsr.temporal.smoothing import TemporalSmoothing, TemporalSmoothingParams
 
-__all__ = ["Stage", "register_stage", "validate_stage", "build_stage", "stage_params", "STAGE_TYPES"]
+__all__ = ["Stage", "register_stage", "validate_stage", "build_stage", "stage_params", "STAGE_TYPES", "PARAM_RANGES"]
 
 STAGE_TYPES: dict[str, tuple[Callable[[str, Any], Stage], type]] = {}
 
@@ -30,11 +30,32 @@ register_stage("temporal-smoothing", TemporalSmoothing, TemporalSmoothingParams)
 register_stage("resize", ResizeStage, ResizeParams)
 
 
+# the ranges of stage numbers whose wrong values would fail deep in a run, or never end (a negative tile or
+# overlap, no frames per batch, no tiles per call): refused where the typed params are built, as the YAML loads
+PARAM_RANGES: dict[type, dict[str, tuple[float | None, float | None]]] = {
+    SRParams: {"scale": (1, 8), "tile": (0, None), "tile_overlap": (0, None), "batch_frames": (1, None),
+               "batch_megapixels": (0.001, None), "max_tiles_per_call": (1, None),
+               "tile_above_megapixels": (0, None)},
+}
+
+
+def _check_ranges(params: Any, where: str) -> None:
+    for name, (low, high) in PARAM_RANGES.get(type(params), {}).items():
+        value = getattr(params, name)
+        if value is None or isinstance(value, bool):
+            continue
+        if not ((low is None or value >= low) and (high is None or value <= high)):  # NaN fails too
+            bounds = f"at least {low}" if high is None else f"{low} to {high}"
+            raise ConfigError(f"{where}.{name}: {value!r} is out of range (it must be {bounds})")
+
+
 def stage_params(config: StageConfig, where: str = "stage") -> Any:
-    """The stage's typed parameters, checked against its dataclass."""
+    """The stage's typed parameters, checked against its dataclass and :data:`PARAM_RANGES`."""
     if config.type not in STAGE_TYPES:
         raise ConfigError(f"{where}.type: unknown stage type '{config.type}' (known: {', '.join(STAGE_TYPES)})")
-    return from_dict(STAGE_TYPES[config.type][1], config.params, where=f"{where}.params")
+    params = from_dict(STAGE_TYPES[config.type][1], config.params, where=f"{where}.params")
+    _check_ranges(params, f"{where}.params")
+    return params
 
 
 def validate_stage(config: StageConfig, where: str = "stage") -> None:
