@@ -26,10 +26,10 @@ from vidsr.metrics import psnr_y
 from vidsr.sr.base import Capabilities
 from vidsr.sr.batch import SRBatch, as_batch
 from vidsr.sr.tiling import Blender, TileGrid, upscale_tiled
+from vidsr.sr.token_cache import TokenCache, TokenCacheParams, block_change, window_motion
 from vidsr.sr.var_sr import STUDENT_PATH
 from vidsr.sr.vq_lq import TOKENIZER_PATH
 from vidsr.stages.sr import SRParams, SRStage
-from vidsr.temporal.cache import TokenCache, TokenCacheParams, block_change, window_motion
 
 SCALE = 2
 SEED = 2026
@@ -132,7 +132,7 @@ def test_tile_grid_and_blender_match_upscale_tiled() -> None:
 def test_cache_state_is_one_frame_of_windows() -> None:
     cache = TokenCache(TokenCacheParams())
     crops = torch.rand(6, 3, 32, 32)
-    from vidsr.temporal.cache import CacheEntry
+    from vidsr.sr.token_cache import CacheEntry
 
     for size, n in (((48, 64), 6), ((40, 40), 2)):
         cache.begin_frame(size, 0)

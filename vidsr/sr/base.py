@@ -12,7 +12,7 @@ from vidsr.errors import UsageError
 
 if TYPE_CHECKING:
     from vidsr.sr.batch import SRBatch
-    from vidsr.temporal.cache import TokenCacheParams
+    from vidsr.sr.token_cache import TokenCacheParams
 
 __all__ = [
     "SuperResolver",

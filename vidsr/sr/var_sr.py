@@ -8,7 +8,7 @@ net turns the proposal into a change to the base, and the changes are cross-fade
 ``out = base + detail * change``. ``detail`` = 0 is the base exactly (nothing else runs).
 
 The windows follow a grid on the LQ frame (each window is 64 / scale LQ pixels), so the scene-level
-token cache (``vidsr.temporal.cache``) decides reuse on the LQ pixels, as before: a window whose LQ
+token cache (``vidsr.sr.token_cache``) decides reuse on the LQ pixels, as before: a window whose LQ
 input did not change keeps its last change and tokens.
 
 fp32 on CPU; bf16 autocast of the transformer on CUDA (the nearest-code prior stays fp32). Weights load
@@ -30,8 +30,8 @@ from vidsr.sr.base import Capabilities, register_model
 from vidsr.sr.batch import SRBatch, as_batch
 from vidsr.sr.cnn import CNN, shipped_scales
 from vidsr.sr.tiling import Blender, TileGrid, upscale_tiled
+from vidsr.sr.token_cache import CacheEntry, TokenCache, TokenCacheParams
 from vidsr.sr.vq_lq import TOKENIZER_PATH, WEIGHTS_DIR
-from vidsr.temporal.cache import CacheEntry, TokenCache, TokenCacheParams
 
 __all__ = ["VarSR", "STUDENT_PATH", "TEACHER_PATH", "WINDOW", "DEFAULT_DETAIL", "window_changes", "earns_auto"]
 
