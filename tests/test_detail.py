@@ -273,3 +273,18 @@ def test_earns_auto_reads_the_suite_verdict_from_the_header(tmp_path: Path) -> N
         path = tmp_path / f"v{psnr}{niqe_}.safetensors"
         save_detail(path, TINY, nets, {"suite_psnr_vs_base": psnr, "suite_niqe_vs_base": niqe_})
         assert earns_auto(path) is want
+
+
+@needs_weights
+def test_the_sr_stage_sets_detail_once_and_refuses_it_for_a_model_without_one() -> None:
+    from vidsr.config import StageConfig
+    from vidsr.errors import ConfigError, UsageError
+    from vidsr.stages import stage_params
+    from vidsr.stages.sr import SRParams, SRStage
+
+    stage = SRStage("sr", SRParams(model="var", scale=2, device="cpu", detail=0.25))
+    assert stage.model.detail == 0.25
+    with pytest.raises(UsageError, match="detail"):
+        SRStage("sr", SRParams(model="cnn", scale=2, device="cpu", detail=0.5))
+    with pytest.raises(ConfigError, match="detail"):
+        stage_params(StageConfig(name="sr", type="sr", params={"model": "var", "detail": 1.5}))

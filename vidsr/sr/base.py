@@ -35,12 +35,15 @@ class Capabilities:
     own memory, so the tiler hands it whole frames. ``conditioned``: uses degrade-analysis's vectors (the
     tiler measures whole frames for it when a batch has none, so every tile gets its frame's vector).
     ``token_cache``: has a scene-level cache (:class:`TokenCaching`: ``configure_cache``/``cache_summary``).
+    ``detail``: adds a change on top of a base output whose strength the ``detail`` setting scales (0: the
+    base exactly); set once when the model is built, never between calls.
     """
 
     accepts_uint8: bool = False
     tiles_itself: bool = False
     conditioned: bool = False
     token_cache: bool = False
+    detail: bool = False
 
 
 @runtime_checkable

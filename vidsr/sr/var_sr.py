@@ -106,7 +106,7 @@ class VarSR:
         self.amp = device.type == "cuda"
         # windows are cut (and cached) here; the vectors are the base CNN's
         conditioned = self.base.capabilities.conditioned
-        self.capabilities = Capabilities(tiles_itself=True, conditioned=conditioned, token_cache=True)
+        self.capabilities = Capabilities(tiles_itself=True, conditioned=conditioned, token_cache=True, detail=True)
 
     def configure_cache(self, params: TokenCacheParams | None) -> None:
         """Turn the token cache on (``params.enabled``) or off (None); state starts empty either way."""

@@ -35,7 +35,7 @@ register_stage("resize", ResizeStage, ResizeParams)
 PARAM_RANGES: dict[type, dict[str, tuple[float | None, float | None]]] = {
     SRParams: {"scale": (1, 8), "tile": (0, None), "tile_overlap": (0, None), "batch_frames": (1, None),
                "batch_megapixels": (0.001, None), "max_tiles_per_call": (1, None),
-               "tile_above_megapixels": (0, None)},
+               "tile_above_megapixels": (0, None), "detail": (0, 1)},
 }
 
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
 from vidsr.device import resolve_device
+from vidsr.errors import UsageError
 from vidsr.frame import Frame
-from vidsr.sr.base import SuperResolver, build_model
+from vidsr.sr.base import SuperResolver, TokenCaching, build_model
+from vidsr.sr.batch import SRBatch
 from vidsr.sr.tiling import upscale_tiled
-from vidsr.temporal.cache import TokenCacheParams
+from vidsr.sr.token_cache import TokenCacheParams
 
 __all__ = ["SRParams", "SRStage", "frames_to_tensor", "tensor_to_images"]
 
@@ -23,7 +25,7 @@ class SRParams:
     """``tile`` is in low-resolution pixels (0 = whole frames); ``batch_frames`` frames go through at once.
 
     ``token_cache`` (models that have one: ``var``, ``var-teacher``): reuse a window's result while its LQ
-    input is unchanged within a scene (``vidsr.temporal.cache``); ``cache_threshold``: the largest LQ block
+    input is unchanged within a scene (``vidsr.sr.token_cache``); ``cache_threshold``: the largest LQ block
     change (8-bit units) and ``cache_motion`` the largest apparent motion (LQ pixels) still counted as
     unchanged; ``cache_margin``: the logit margin within which a recomputed window keeps its cached token
     (hysteresis; 0 = off).
@@ -47,6 +49,9 @@ class SRParams:
     cache_threshold: float = 10.0
     cache_motion: float = 0.12
     cache_margin: float = 0.0
+    # models with a detail stage (``var``, ``var-teacher``): how much of the VAR's change to the base reaches
+    # the output, 0-1 (0: the base exactly); None: the default written in the weights file
+    detail: float | None = None
 
 
 def frames_to_tensor(
@@ -122,6 +127,14 @@ def deterministic_cuda() -> None:
     torch.backends.cudnn.allow_tf32 = False
 
 
+def _sr_batch(x_BCHW: torch.Tensor, frames: list[Frame]) -> SRBatch:
+    """The model's input for ``frames``: their pixels, degrade-analysis's vectors (None unless every frame
+    has one: a conditioned model then measures the frames itself) and scene ids (a cut clears a cache)."""
+    vecs = [f.degradation for f in frames]
+    vectors = None if any(v is None for v in vecs) else torch.from_numpy(np.stack(vecs).astype(np.float32))
+    return SRBatch(x_BCHW, vectors, tuple(f.scene_id for f in frames))
+
+
 class SRStage:
     """Holds one model for the whole run; frames of one size are batched, a size change flushes."""
 
@@ -130,10 +143,16 @@ class SRStage:
         self.params = params
         self.device = resolve_device(params.device)
         self.model = model or build_model(params.model, params.scale, self.device)
-        if hasattr(self.model, "configure_cache"):
+        if self.model.capabilities.token_cache:
             p = params
             cache = TokenCacheParams(p.token_cache, p.cache_threshold, p.cache_motion, p.cache_margin)
-            self.model.configure_cache(cache if params.token_cache else None)
+            cast(TokenCaching, self.model).configure_cache(cache if params.token_cache else None)
+        if params.detail is not None:
+            if not self.model.capabilities.detail:
+                raise UsageError(
+                    f"detail applies to models with a detail stage (var, var-teacher), not '{self.model.name}'"
+                )
+            self.model.detail = float(params.detail)  # type: ignore[attr-defined]  # once, before any call
         self.budget_pixels = tile_budget_pixels(params, self.device)
         if self.device.type == "cuda":
             deterministic_cuda()
@@ -141,16 +160,10 @@ class SRStage:
         self.megapixels_in = 0.0
 
     def _run(self, batch: list[Frame]) -> list[Frame]:
-        x = frames_to_tensor([f.image for f in batch], self.device, getattr(self.model, "accepts_uint8", False))
-        if hasattr(self.model, "degradation"):  # models conditioned on degrade-analysis's vectors
-            vecs = [f.degradation for f in batch]
-            self.model.degradation = None if any(v is None for v in vecs) else np.stack(vecs)
-        if hasattr(self.model, "scenes"):  # models with a scene-level cache: a scene change clears it
-            self.model.scenes = [f.scene_id for f in batch]
+        x = frames_to_tensor([f.image for f in batch], self.device, self.model.capabilities.accepts_uint8)
         p = self.params
-        y = upscale_tiled(self.model, x, p.tile, p.tile_overlap, p.max_tiles_per_call, self.budget_pixels)
-        if hasattr(self.model, "degradation"):
-            self.model.degradation = None  # this batch's vectors only
+        inputs = _sr_batch(x, batch)
+        y = upscale_tiled(self.model, inputs, p.tile, p.tile_overlap, p.max_tiles_per_call, self.budget_pixels)
         self.frames += len(batch)
         self.megapixels_in += x.shape[0] * x.shape[2] * x.shape[3] / 1e6
         # the LQ input stays reachable (Frame.source_image) for stages that need it, e.g. temporal-smoothing
@@ -178,7 +191,7 @@ class SRStage:
             yield from self._run(batch)
 
     def summary(self) -> dict[str, Any]:
-        cache = self.model.cache_summary() if hasattr(self.model, "cache_summary") else None
+        cache = cast(TokenCaching, self.model).cache_summary() if self.model.capabilities.token_cache else None
         return {
             "type": "sr",
             "model": self.model.name,
