@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vidsr.analysis.stage import DegradeAnalysis
 from vidsr.config import load_pipeline
@@ -90,12 +89,15 @@ def _window_errors(a: np.ndarray, b: np.ndarray, win: int = 32) -> np.ndarray:
 
 @torch.inference_mode()
 def token_noise(model: VarSR, frames: list[Frame]) -> list[float]:
-    """Per scale, the share of LQ tokens that differ between consecutive frames (every window)."""
+    """Per scale, the share of the base windows' tokens (what the detail stage starts from) that differ
+    between consecutive frames (every window)."""
+    from vidsr.models.detail import prepare_windows
+
     lq = _tensor([f.image for f in frames])
+    base = model._base(lq, None).clamp(0, 1)
     grid = TileGrid.make(lq.shape[2], lq.shape[3], model.window - 2 * model.margin, model.margin, model.margin)
-    crops = torch.cat([grid.crop(lq, i) for i in range(len(grid.boxes))])  # window-major, frames inside
-    up = F.interpolate(crops, scale_factor=SCALE, mode="bicubic", align_corners=False).clamp(0, 1)
-    idx = model.vq.quantize.f_to_tokens(model.lq.encoder.conv_out(model.lq.frame_to_prefix_features(up)))
+    crops = torch.cat([model._base_crop(base, grid, i) for i in range(len(grid.boxes))])  # window-major
+    idx = prepare_windows(model.vq, crops, model.predictor.cfg.predicted).idx_list
     T = len(frames)
     return [round(float((i.view(-1, T, *i.shape[1:]).diff(dim=1) != 0).float().mean()), 3) for i in idx]
 
