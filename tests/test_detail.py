@@ -288,3 +288,20 @@ def test_the_sr_stage_sets_detail_once_and_refuses_it_for_a_model_without_one() 
         SRStage("sr", SRParams(model="cnn", scale=2, device="cpu", detail=0.5))
     with pytest.raises(ConfigError, match="detail"):
         stage_params(StageConfig(name="sr", type="sr", params={"model": "var", "detail": 1.5}))
+
+
+@needs_weights
+def test_cli_detail_zero_writes_the_cnn_run_and_wrong_uses_are_one_line(clip, cli, tmp_path: Path) -> None:
+    """End to end: ``--model var --detail 0`` writes the same video as ``--model cnn`` (the base exactly);
+    a detail outside 0-1, or on a model without a detail stage, is a one-line usage error."""
+    from clipmaker import packet_bytes
+
+    src = clip("in.mp4", frames=3, width=64, height=48, audio=None)
+    a, b = tmp_path / "cnn.mp4", tmp_path / "var0.mp4"
+    assert cli("run", src, a, "--model", "cnn", "--pipeline", "fast", "--quiet").code == 0
+    assert cli("run", src, b, "--model", "var", "--detail", "0", "--pipeline", "fast", "--quiet").code == 0
+    assert packet_bytes(a, "video") == packet_bytes(b, "video")
+    for args in (("--model", "var", "--detail", "1.5"), ("--model", "cnn", "--detail", "0.5")):
+        r = cli("run", src, tmp_path / "x.mp4", *args, "--pipeline", "fast", "--quiet")
+        assert r.code == 2 and "detail" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r
+        assert not (tmp_path / "x.mp4").exists()

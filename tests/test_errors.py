@@ -120,7 +120,7 @@ def test_unknown_output_extension(cli, tmp_path: Path, good: Path) -> None:
         (["--codec", "nosuchcodec"], "unknown video encoder"),
         (["--codec", "aac"], "not a video encoder"),
         (["--pipeline", "nosuchpipeline"], "unknown pipeline"),
-        (["--scale", "3"], "--scale 3 is not offered"),
+        (["--scale", "8"], "--scale 8 is not offered"),
         (["--model", "nosuchmodel"], "unknown model"),
         (["--crf", "99"], "out of range"),
         (["--pix-fmt", "rgb24"], "pixel format"),

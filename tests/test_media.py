@@ -169,11 +169,16 @@ def test_subtitles_copied_into_matroska(clip, tmp_path: Path, writer: str) -> No
         assert c.streams.subtitles[0].metadata.get("language") == "fra"
 
 
-def test_subtitles_mp4_cannot_hold_are_dropped_with_a_warning(clip, tmp_path: Path, writer: str) -> None:
+def test_subtitles_mp4_cannot_hold_are_converted_with_a_warning(clip, tmp_path: Path, writer: str) -> None:
+    """SubRip into MP4 becomes mov_text, as ffmpeg does (issue 20 item 12; tests/test_subtitles.py has the
+    timing and the other routes), whole or in chunks."""
     src = clip("subs.mkv", frames=6, subtitles=[(0.0, 0.1, "hi")])
     warnings: list[str] = []
     _enhance(src, tmp_path / "out.mp4", warn=warnings.append, writer=writer)
-    assert any("subtitle" in w and "dropped" in w for w in warnings), warnings
+    assert any("subtitle" in w and "converted to mov_text" in w for w in warnings), warnings
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert c.streams.subtitles[0].codec_context.name == "mov_text"
+    assert b"\x00\x02hi" in packet_bytes(tmp_path / "out.mp4", "subtitle")
 
 
 def test_audio_the_container_refuses_is_transcoded_with_a_warning(clip, tmp_path: Path, writer: str) -> None:

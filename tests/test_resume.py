@@ -89,6 +89,7 @@ def test_a_crashed_run_resumes_after_its_finished_chunks(scenes: Path, tmp_path:
         "seconds": 0.5, "chunks": 4, "chunks_resumed": 2, "frames_resumed": 45}
     assert _FailOnce.seen[0] == 1.8 and len(_FailOnce.seen) == 45  # frames 45-89 only
     assert report["frames"] == 90
+    assert abs(report["fps"] * report["wall_s"] - 45) < 0.5  # fps of this run's 45 frames, not of all 90
     assert leftovers(tmp_path) == []
 
     report = vidsr.enhance(scenes, whole, pipeline=chunked())

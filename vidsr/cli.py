@@ -61,8 +61,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("output", metavar="OUTPUT",
                      help="file to write; its extension picks the container (.mp4, .mkv, .mov); for a backlog an "
                      "existing folder, each output named as its input")
-    run.add_argument("--scale", type=int, default=None, metavar="{2,4}",
-                     help="upscaling factor (default: the pipeline's, 2)")
+    run.add_argument("--scale", type=int, default=None, metavar="{2,3,4}",
+                     help="upscaling factor (default: the pipeline's, 2); 3 is the model's x4 resized to 3x")
+    run.add_argument("--height", type=int, default=None, metavar="H",
+                     help="output height in pixels, width in proportion (even): the model's smallest scale that "
+                     "reaches it (or --scale's), then an exact antialiased bicubic resize")
+    run.add_argument("--size", default=None, metavar="WxH",
+                     help="exact output size, e.g. 1920x1080 (stretches if its aspect differs from the source's)")
+    run.add_argument("--start", default=None, metavar="TIME",
+                     help="start this far into the input (seconds or [HH:]MM:SS[.ms]), as ffmpeg's -ss: the output "
+                     "starts at 0, audio and subtitles cut to the same span")
+    run.add_argument("--duration", default=None, metavar="TIME",
+                     help="enhance only this long (as ffmpeg's -t): with --start, a preview of a few seconds")
+    run.add_argument("--deinterlace", choices=("auto", "on", "off", "tff", "bff"), default=None,
+                     help="interlaced sources: auto deinterlaces (FFmpeg's bwdif, one frame per frame) when the "
+                     "stream or its frames say interlaced, or idet finds combing in frames flagged progressive; "
+                     "on: every frame; tff/bff: every frame, that field first; off: never (default: auto)")
+    run.add_argument("--detail", type=float, default=None, metavar="D",
+                     help="var/var-teacher only: how much of the VAR detail stage's change to the CNN's output "
+                     "is kept, 0-1 (0: the CNN's output exactly; default: the model's, 0.5)")
     run.add_argument("--pipeline", default="default", metavar="NAME",
                      help="pipeline graph: a name under pipelines/ (default, fast) or a YAML path (default: default)")
     run.add_argument("--model", default=None, metavar="NAME",
@@ -151,14 +168,20 @@ def _warn(message: str) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from vidsr.backlog import expand_jobs
+    from vidsr.errors import UsageError
     from vidsr.pipeline import enhance
 
     if args.format is not None:
         _check_format(args)
+    preview = args.start is not None or args.duration is not None
+    if preview and (args.ray or args.ray_address is not None):
+        raise UsageError("--start/--duration make a preview of one video on this machine: leave out --ray")
     if args.ray or args.ray_address is not None:
         return _workers_cli().run_command(args, _warn)
     jobs = expand_jobs(args.input, args.output, args.format)
     if len(jobs) > 1 or Path(args.input[0]).is_dir():
+        if preview:
+            raise UsageError("--start/--duration make a preview of one video: give one INPUT and one OUTPUT")
         return _run_backlog(args, jobs)
 
     report = enhance(
@@ -177,6 +200,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         progress=_progress(args),
         report_path=args.report,
         warn=_warn,
+        start=args.start,
+        duration=args.duration,
+        size=args.size,
+        height=args.height,
+        deinterlace=args.deinterlace,
+        detail=args.detail,
     )
     if not args.quiet:
         _summary(report)
@@ -223,6 +252,7 @@ def _run_backlog(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> int
         crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt, overwrite=args.overwrite,
         ignore_errors=args.ignore_errors, progress=_progress(args), report_path=args.report,
         warn=_warn, done=None if args.quiet else _summary,
+        size=args.size, height=args.height, deinterlace=args.deinterlace, detail=args.detail,
     )
     return 0
 
@@ -279,6 +309,8 @@ ANALYSIS_UNITS = {
     "blockiness": "gradient across the 8x8 block grid over that inside the blocks, minus 1 (0: no grid; "
                   "0.3: steps on the grid 30% stronger)",
     "ringing": "overshoot and ripple beside the typical edge as a fraction of its step (0: a clean step)",
+    "detail_loss": "share of textured pixels with no finest-scale detail left, over the same share one scale "
+                   "coarser (~0.3 clean; rises with compression and blur)",
 }
 _UNIT_SUFFIX = {"noise": " levels", "blur": " px"}
 

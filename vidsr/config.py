@@ -21,6 +21,8 @@ __all__ = [
     "StageConfig",
     "PipelineConfig",
     "from_dict",
+    "check_config",
+    "ranged",
     "load_pipeline",
     "pipeline_dirs",
     "available_pipelines",
@@ -28,13 +30,27 @@ __all__ = [
 
 T = TypeVar("T")
 
+# a queue holds that many frames between two stages (the pipelines use 4 and 8); an 8K frame at x2 is about
+# 0.8 GB as 16-bit RGB, so a larger bound would no longer bound memory
+QUEUE_SIZE_MAX = 16
+
+
+def ranged(default: Any, low: float | None = None, high: float | None = None) -> Any:
+    """A dataclass field whose value must lie in ``[low, high]``: :func:`check_config` refuses one outside, so a
+    YAML file, a command-line override and an API caller all meet the same bounds."""
+    return field(default=default, metadata={"low": low, "high": high})
+
 
 @dataclass
 class DecodeConfig:
-    """How demux decodes: FFmpeg threads (0 = one per core) and the threading mode."""
+    """How demux decodes: FFmpeg threads (0 = one per core), the threading mode, and deinterlacing."""
 
-    threads: int = 0
+    threads: int = ranged(0, 0, 1024)
     thread_type: str = "AUTO"
+    # interlaced sources: auto deinterlaces (FFmpeg's bwdif, one frame per frame) when the stream's field order
+    # or a frame's flag says interlaced, or idet finds combing; on, tff, bff: every frame; off: never
+    # (vidsr.media.deinterlace)
+    deinterlace: str = "auto"
 
 
 @dataclass
@@ -42,11 +58,11 @@ class EncodeConfig:
     """How remux encodes the video; audio and subtitles are stream-copied whatever is set here."""
 
     codec: str = "libx264"
-    crf: int = 18
+    crf: int = ranged(18, 0, 63)  # each encoder's own range is checked once the encoder is known (for_output)
     preset: str = "medium"
     pix_fmt: str | None = None  # None keeps the source's chroma layout and bit depth
-    gop_seconds: float | None = None  # None leaves the encoder's default GOP
-    threads: int = 0
+    gop_seconds: float | None = ranged(None, 0, 3600)  # None (or 0) leaves the encoder's default GOP
+    threads: int = ranged(0, 0, 1024)
     # a fresh encoder (an IDR frame, rate control and lookahead from scratch) at each scene cut that
     # degrade-analysis finds: the video is then a chain of independent per-scene encodes, so a --ray job,
     # whose segments start on scene cuts, gives exactly a local run's bytes (costs ~0.1 dB; see README)
@@ -54,9 +70,15 @@ class EncodeConfig:
     # a local run of a video longer than this writes it in chunks of at least this much source time, ended
     # at scene cuts, kept next to the output so that the same command resumes a stopped or crashed run
     # (see vidsr/media/chunks.py); 0 writes the output in one piece (nothing to resume)
-    chunk_seconds: float = 30.0
-    options: dict[str, str] = field(default_factory=dict)  # extra encoder options, e.g. x264-params
+    chunk_seconds: float = ranged(30.0, 0, None)
+    # extra encoder options, e.g. x264-params; only keys that cannot touch files (vidsr.media.encoder_options)
+    options: dict[str, str] = field(default_factory=dict)
     audio_fallback_codec: str = "aac"  # used only when the container refuses the source audio codec
+
+    def validate(self, where: str) -> None:
+        from vidsr.media.encoder_options import check_encoder_options
+
+        check_encoder_options(self.options, f"{where}.options")
 
 
 @dataclass
@@ -74,7 +96,7 @@ class PipelineConfig:
 
     name: str
     description: str = ""
-    queue_size: int = 4
+    queue_size: int = ranged(4, 1, QUEUE_SIZE_MAX)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     stages: list[StageConfig] = field(default_factory=list)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
@@ -105,7 +127,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
                 errors.append(str(err))
         raise ConfigError(errors[0] if errors else f"{where}: wrong type")
     if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, where)
+        return value if isinstance(value, tp) else from_dict(tp, value, where)  # an API caller's own object
     if origin is list:
         (item,) = typing.get_args(tp)
         if not isinstance(value, list):
@@ -129,6 +151,35 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     raise ConfigError(f"{where}: unsupported config type {_type_name(tp)}")
 
 
+def _out_of_range(value: Any, low: float | None, high: float | None) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return not ((low is None or value >= low) and (high is None or value <= high))  # NaN is out of any range
+
+
+def check_config(obj: Any, where: str) -> None:
+    """Refuse a field outside its :func:`ranged` bounds, then let the dataclass's own ``validate(where)`` check
+    what a range cannot say; nested dataclasses and lists of them are checked too. Types are checked as a YAML
+    file's are, so a config built or changed in Python (``config.encode.crf = "18"``) fails here, not deep in
+    the run."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        at = f"{where}.{f.name}"
+        _coerce(hints[f.name], value, at)
+        low, high = f.metadata.get("low"), f.metadata.get("high")
+        if _out_of_range(value, low, high):
+            bounds = f"at least {low}" if high is None else f"{low} to {high}" if low is not None else f"at most {high}"
+            raise ConfigError(f"{at}: {value!r} is out of range (it must be {bounds})")
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            if dataclasses.is_dataclass(item) and not isinstance(item, type):
+                check_config(item, f"{at}[{i}]" if isinstance(value, list) else at)
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        validate(where)
+
+
 def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
     """Build dataclass ``cls`` from a mapping, refusing unknown keys, missing keys and wrong types."""
     if data is None:
@@ -146,7 +197,9 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
             kwargs[name] = _coerce(hints[name], data[name], f"{where}.{name}")
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{where}: missing key '{name}'")
-    return cls(**kwargs)
+    obj = cls(**kwargs)
+    check_config(obj, where)
+    return obj
 
 
 def pipeline_dirs() -> list[Path]:
@@ -194,6 +247,4 @@ def load_pipeline(name_or_path: str = "default") -> PipelineConfig:
     names = [s.name for s in config.stages]
     if len(set(names)) != len(names) or {"demux", "remux"} & set(names):
         raise ConfigError(f"{path.name}.stages: stage names must be unique and not demux/remux, got {names}")
-    if config.queue_size < 1:
-        raise ConfigError(f"{path.name}.queue_size: must be at least 1")
     return config

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -18,22 +19,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from vidsr.config import PipelineConfig, load_pipeline
-from vidsr.errors import CorruptInputError, OutputError, ProcessingError, UsageError
+from vidsr.config import PipelineConfig, check_config, load_pipeline
+from vidsr.errors import CorruptInputError, FrameError, OutputError, ProcessingError, UsageError
 from vidsr.frame import Frame
 from vidsr.graph import Graph
 from vidsr.media.chunks import ChunkWriter, resume_point
 from vidsr.media.containers import encoder_for, speed_options
+from vidsr.media.deinterlace import DEINTERLACE_MODES, Detection, detect_interlacing, field_order_name
 from vidsr.media.demux import Demuxer
+from vidsr.media.limits import check_crf, check_preset, check_sizes
 from vidsr.media.output import atomic_output, check_paths, check_report_path, output_lock
-from vidsr.media.probe import MediaInfo, probe
+from vidsr.media.probe import MediaInfo, check_local_input, probe
 from vidsr.media.remux import Remuxer, check_codec, choose_pix_fmt, encoder_preset
 from vidsr.media.segments import join_segments, segment_file_suffix
 from vidsr.media.streams import SidePlan, plan_side_streams
+from vidsr.media.window import Window, plan_window
 from vidsr.media.workdir import WorkDir, fingerprint
 from vidsr.progress import Progress, ProgressSpec
 from vidsr.report import versions, write_report
 from vidsr.stages import Stage, build_stage
+from vidsr.stages.resize import add_resize, fit_to_source, model_scale_for, model_scales, output_size_options
 from vidsr.stages.sr import SRStage
 
 __all__ = ["configure", "for_output", "Enhancer", "enhance"]
@@ -51,24 +56,58 @@ def configure(
     crf: int | None = None,
     preset: str | None = None,
     pix_fmt: str | None = None,
+    size: str | tuple[int, int] | None = None,
+    height: int | None = None,
+    deinterlace: str | None = None,
+    detail: float | None = None,
 ) -> PipelineConfig:
-    """Load a pipeline and apply the command-line style overrides to a copy of it."""
+    """Load a pipeline and apply the command-line style overrides to a copy of it.
+
+    ``size`` (``"1920x1080"`` or ``(1920, 1080)``) or ``height`` (width kept in proportion, even) adds a last
+    ``resize`` stage to that exact size; a ``scale`` between the model's (3) is its next larger (x4) then resized;
+    ``deinterlace`` is auto, on, tff, bff or off (``DecodeConfig.deinterlace``)."""
+    if not isinstance(pipeline, (str, os.PathLike, PipelineConfig)):
+        raise UsageError(f"pipeline must be a name, a YAML path or a PipelineConfig, got {_shown(pipeline)}")
+    for name, value, tp in (("scale", scale, int), ("model", model, str), ("device", device, str),
+                            ("codec", codec, str), ("crf", crf, int), ("preset", preset, str),
+                            ("pix_fmt", pix_fmt, str)):
+        if value is not None and (not isinstance(value, tp) or isinstance(value, bool)):
+            raise UsageError(f"{name} must be {'an int' if tp is int else 'a str'}, got {_shown(value)}")
     config = copy.deepcopy(pipeline) if isinstance(pipeline, PipelineConfig) else load_pipeline(pipeline)
     sr = config.stage("sr")
-    sr_overrides = {k: v for k, v in (("scale", scale), ("model", model), ("device", device)) if v is not None}
+    factor = None
+    if scale is not None and sr is not None:  # x3: the model's x4, then resized by 0.75 (vidsr.stages.resize)
+        scale, factor = model_scale_for(scale, model_scales(str(model or sr.params.get("model", "auto"))))
+    if detail is not None and (not isinstance(detail, (int, float)) or isinstance(detail, bool)):
+        raise UsageError(f"detail must be a number from 0 to 1, got {_shown(detail)}")
+    sr_overrides = {k: v for k, v in (("scale", scale), ("model", model), ("device", device), ("detail", detail))
+                    if v is not None}
     if sr_overrides:
         if sr is None:
             raise UsageError(f"pipeline '{config.name}' has no sr stage to apply {', '.join(sr_overrides)} to")
         sr.params = {**sr.params, **sr_overrides}
     if sr is not None and sr.params.get("model", "auto") == "auto":
         _check_auto_scale(int(sr.params.get("scale", 2)))
+    add_resize(config, *output_size_options(size, height), factor=factor)
+    if deinterlace is not None:
+        config.decode.deinterlace = deinterlace
+    if config.decode.deinterlace not in DEINTERLACE_MODES:
+        raise UsageError(f"deinterlace '{config.decode.deinterlace}' is not one of {', '.join(DEINTERLACE_MODES)}")
     for key, value in (("codec", codec), ("crf", crf), ("preset", preset), ("pix_fmt", pix_fmt)):
         if value is not None:
             setattr(config.encode, key, value)
-    if not 0 <= config.encode.crf <= 63:
+    if isinstance(config.encode.crf, int) and not 0 <= config.encode.crf <= 63:  # a wrong type: check_config
         raise UsageError(f"--crf {config.encode.crf} is out of range (0-51 for x264/x265, 0-63 for AV1/VP9)")
+    check_config(config, config.name)  # the typed config's ranges hold for overrides and API configs too
     encoder_preset(config.encode.codec, config.encode.preset)  # a name the encoder cannot take: fail now
+    check_preset(config.encode.codec, config.encode.preset)
     return config
+
+
+def _shown(value: Any) -> str:
+    """A wrong argument as an error names it: its type and a short repr."""
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 def _check_auto_scale(scale: int) -> None:
@@ -86,6 +125,8 @@ def for_output(config: PipelineConfig, dst: str | Path, codec_chosen: bool) -> P
     MKV, MOV), the container's default where not (VP9 into WebM), as ffmpeg does without ``-c:v``; a ``--codec``
     the container cannot hold (``codec_chosen``) is a UsageError before any work."""
     codec = encoder_for(dst, config.encode.codec, chosen=codec_chosen)
+    check_crf(codec, config.encode.crf)  # each encoder's own scale, now that the container has picked it
+    check_preset(codec, config.encode.preset)
     speed = speed_options(codec, config.encode.preset)  # libvpx's default speed takes minutes
     if codec == config.encode.codec and speed.items() <= config.encode.options.items():
         return config
@@ -107,14 +148,15 @@ def _to_frame(item: Any, index: int, time_base: Fraction) -> tuple[Frame, Callab
     if isinstance(item, Frame):
         return item, lambda f: f
     if not (isinstance(item, tuple) and len(item) == 2):
-        raise UsageError("frames must be vidsr.Frame objects or (image, pts) pairs")
+        raise FrameError("frames must be vidsr.Frame objects or (image, pts) pairs")
     image, pts = item
     if isinstance(image, torch.Tensor):
         t = image.detach().cpu()
         if t.dtype.is_floating_point:  # 3 x H x W in [0, 1]
             if t.ndim != 3 or t.shape[0] != 3:
-                raise UsageError(f"a float tensor frame must be 3 x H x W, got {tuple(t.shape)}")
-            arr = (t.float().clamp(0, 1) * 65535).round().permute(1, 2, 0).numpy().astype(np.uint16)
+                raise FrameError(f"a float tensor frame must be 3 x H x W, got {tuple(t.shape)}")
+            _check_unit_range(t.float(), index)
+            arr = (t.float() * 65535).round().permute(1, 2, 0).numpy().astype(np.uint16)
 
             def back(f: Frame, like: torch.Tensor = image) -> Any:
                 out = torch.from_numpy(f.image.astype(np.float32) / 65535).permute(2, 0, 1)
@@ -130,10 +172,21 @@ def _to_frame(item: Any, index: int, time_base: Fraction) -> tuple[Frame, Callab
         def back(f: Frame) -> Any:
             return f.image, f.pts
     else:
-        raise UsageError(f"a frame image must be a numpy array or a torch tensor, got {type(image).__name__}")
+        raise FrameError(f"a frame image must be a numpy array or a torch tensor, got {type(image).__name__}")
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype not in (np.uint8, np.uint16):
-        raise UsageError(f"a frame image must be H x W x 3 uint8 or uint16, got {arr.shape} {arr.dtype}")
+        raise FrameError(f"a frame image must be H x W x 3 uint8 or uint16, got {arr.shape} {arr.dtype}")
     return Frame(image=np.ascontiguousarray(arr), pts=pts, time_base=time_base, index=index), back
+
+
+def _check_unit_range(t: torch.Tensor, index: int) -> None:
+    """Float frames hold 0-1: a value outside (an image left in 0-255, HDR gain, a NaN from a failed step) is the
+    caller's bug, which clamping would hide as a white or black picture."""
+    if not bool(torch.isfinite(t).all()):
+        raise FrameError(f"frame {index}: a float tensor frame holds NaN or infinite values")
+    low, high = float(t.min()), float(t.max())
+    if low < 0.0 or high > 1.0:
+        raise FrameError(f"frame {index}: a float tensor frame must hold values in [0, 1], this one spans "
+                         f"{low:.4g} to {high:.4g} (divide 8-bit values by 255)")
 
 
 class Enhancer:
@@ -203,6 +256,12 @@ def enhance(
     report_path: str | Path | None = None,
     warn: Callable[[str], None] | None = None,
     enhancer: Enhancer | None = None,
+    start: float | str | None = None,
+    duration: float | str | None = None,
+    size: str | tuple[int, int] | None = None,
+    height: int | None = None,
+    deinterlace: str | None = None,
+    detail: float | None = None,
 ) -> dict[str, Any]:
     """Enhance ``src`` into ``dst`` and return the run report.
 
@@ -211,22 +270,44 @@ def enhance(
     ``progress``: False (silent), None (a bar on a terminal, plain lines elsewhere), ``"json"`` (JSON lines on
     stdout), or a callable given ``{"output", "frames", "total", "percent", "fps", "elapsed_s", "eta_s", "done"}``
     after every frame and once more with ``done: True``.
+
+    ``start``/``duration`` (seconds, or ``"1:30"``) enhance only that part, as ffmpeg's ``-ss``/``-t`` before
+    ``-i`` do: a preview, starting at 0 with audio and subtitles of the same span in sync (written in one piece,
+    never chunked). ``size`` (``"1920x1080"``) or ``height`` (of the displayed picture; width in proportion)
+    resize the model's output exactly; without ``scale`` the model's smallest scale that reaches the size is
+    used. ``deinterlace``: auto (default: the stream's flags, or idet's measure), on, tff, bff or off.
+    ``detail`` (``var``/``var-teacher`` only): how much of the VAR detail stage's change is kept, 0-1.
     """
     t_start = time.perf_counter()
     warn = warn or log.warning
+    for name, value in (("src", src), ("dst", dst)):
+        if not isinstance(value, (str, os.PathLike)):
+            raise UsageError(f"{name} must be a path (str or os.PathLike), got {_shown(value)}")
+    check_local_input(src)
     src, dst = Path(src), Path(dst)
     check_paths(src, dst, overwrite)
     if report_path is not None:
         check_report_path(report_path, [(src, dst)])
     with output_lock(dst):  # a second run to dst stops here, before it touches anything of this one
         check_paths(src, dst, overwrite)  # dst may have appeared between the check and the lock
+        info = probe(src)
+        window = plan_window(src, info, start, duration)  # a wrong time fails before the model loads
         if enhancer is None:
             config = configure(pipeline, scale=scale, model=model, device=device, codec=codec, crf=crf,
-                               preset=preset, pix_fmt=pix_fmt)
+                               preset=preset, pix_fmt=pix_fmt, size=size, height=height, deinterlace=deinterlace,
+                               detail=detail)
+            v = info.video
+            config = fit_to_source(config, v.width, v.height, v.rotation, scale_chosen=scale is not None)
             check_codec(config.encode.codec)
+            check_sizes(src, info, for_output(config, dst, codec_chosen=codec is not None))  # before the model loads
             enhancer = Enhancer(config)
         config = for_output(enhancer.config, dst, codec_chosen=codec is not None)
-        info = probe(src)
+        check_sizes(src, info, config)
+        asked = config.decode.deinterlace
+        interlacing = detect_interlacing(str(src), asked)  # decided once: every chunk and a resumed run agree
+        if interlacing.mode != asked:
+            decode = dataclasses.replace(config.decode, deinterlace=interlacing.mode)
+            config = dataclasses.replace(config, decode=decode)
         plans = plan_side_streams(src, info.video.index, dst.name, config.encode.audio_fallback_codec)
         for plan in plans:
             if plan.action != "copy":
@@ -234,8 +315,10 @@ def enhance(
         if info.video.hdr_metadata.x265_params() and config.encode.codec != "libx265":
             warn(f"HDR10 mastering-display/light-level metadata cannot be written by {config.encode.codec}; the "
                  "PQ/BT.2020 tags are kept, use --codec libx265 to keep the metadata too")
-        bar = Progress(info.video.frames, enabled=progress, name=str(dst))
-        if config.encode.chunk_seconds > 0 and (info.duration_s or 0.0) > config.encode.chunk_seconds:
+        bar = Progress(window.expected_frames(info) if window else info.video.frames, enabled=progress, name=str(dst))
+        if window is not None:  # a preview: short, in one piece
+            out = _write_whole(src, dst, info, enhancer, config, plans, bar, overwrite, window)
+        elif config.encode.chunk_seconds > 0 and (info.duration_s or 0.0) > config.encode.chunk_seconds:
             out = _write_chunked(src, dst, info, enhancer, config, plans, bar, warn, overwrite)
         else:
             out = _write_whole(src, dst, info, enhancer, config, plans, bar, overwrite)
@@ -249,6 +332,7 @@ def enhance(
         "frames_lost": demuxer.frames_lost,
         "frames_damaged": demuxer.frames_corrupt,
         "duration_s": info.duration_s,
+        "window": window.describe() if window else None,
         "input_video": {"width": info.video.width, "height": info.video.height, "pix_fmt": info.video.pix_fmt,
                         "variable_frame_rate": info.video.variable_frame_rate, "colour": info.video.colour_tags()},
         "output_video": {"size": out.output_size, "codec": config.encode.codec,
@@ -258,7 +342,9 @@ def enhance(
         "chunks": out.chunks,
         "streams": [p.describe() for p in plans],
         "wall_s": round(wall, 3),
-        "fps": round(out.frames / wall, 3) if wall > 0 else None,
+        # this run's own frames: a resumed run's earlier chunks took no time here
+        "fps": round((out.frames - (out.chunks or {}).get("frames_resumed", 0)) / wall, 3) if wall > 0 else None,
+        "deinterlace": _deinterlace_report(asked, interlacing, demuxer),
         "stages": {name: t.as_dict() for name, t in graph.timings.items()},
         "stage_summaries": {s.name: {k: v for k, v in s.summary().items() if k != "scenes"} for s in graph.stages},
         "scenes": _scenes(graph.stages),
@@ -296,10 +382,15 @@ class _Written:
 
 
 def _write_whole(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, config: PipelineConfig,
-                 plans: list[SidePlan], bar: Progress, overwrite: bool) -> _Written:
-    """The output in one piece: encoded into a temporary file beside ``dst``, renamed when complete."""
-    demuxer = Demuxer(src, info, config.decode)
-    remuxer = Remuxer(dst, src, info, config.encode, plans, name=str(dst))
+                 plans: list[SidePlan], bar: Progress, overwrite: bool, window: Window | None = None) -> _Written:
+    """The output in one piece: encoded into a temporary file beside ``dst``, renamed when complete; with a
+    ``window`` only that part, every stream moved back to start at 0."""
+    if window is None:
+        demuxer = Demuxer(src, info, config.decode)
+        remuxer = Remuxer(dst, src, info, config.encode, plans, name=str(dst))
+    else:
+        demuxer = Demuxer(src, info, config.decode, window.start_pts, window.end_pts, pts_offset=window.start_pts)
+        remuxer = Remuxer(dst, src, info, config.encode, plans, name=str(dst), side_window=window.side_window())
     graph = Graph(source=demuxer, stages=enhancer.fresh_stages(), queue_size=config.queue_size)
     try:
         with atomic_output(dst, overwrite) as tmp:
@@ -357,6 +448,15 @@ def _write_chunked(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, co
     return _Written(demuxer, graph, resumed_frames + writer.frames_written, size, restarts,
                     {"seconds": config.encode.chunk_seconds, "chunks": n, "chunks_resumed": done,
                      "frames_resumed": resumed_frames, "join_s": round(join_s, 3)})
+
+
+def _deinterlace_report(asked: str, interlacing: Detection, demuxer: Demuxer) -> dict[str, Any]:
+    """What the run did about interlacing: the mode asked and run, why, the stream's field order, and the frames
+    bwdif rebuilt."""
+    return {"mode": asked, "ran_as": interlacing.mode, "why": interlacing.reason,
+            "field_order": field_order_name(demuxer.field_order),
+            "filter": "bwdif (send_frame: one frame per frame)" if demuxer.deinterlacer is not None else None,
+            "frames_deinterlaced": demuxer.deinterlaced}
 
 
 def _check_count(demuxer: Demuxer, written: int) -> None:

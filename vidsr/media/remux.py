@@ -17,6 +17,7 @@ import numpy as np
 from vidsr.config import EncodeConfig
 from vidsr.errors import OutputError, UsageError
 from vidsr.frame import Frame
+from vidsr.media.colour_out import output_colour
 from vidsr.media.containers import muxer_options
 from vidsr.media.heap import fill_fresh_memory
 from vidsr.media.probe import EXACT_COLOUR, MediaInfo
@@ -92,13 +93,17 @@ class Remuxer:
         side: list[SidePlan],
         name: str | None = None,
         keep: tuple[int | None, int | None] | None = None,
+        side_window: tuple[Fraction, Fraction | None] | None = None,
     ) -> None:
         """``side`` lists what to do with the other streams; an empty list writes the video alone (a segment
         of a scale-out job, whose audio the driver copies once when it joins the segments).
 
         ``keep = (start_pts, end_pts)`` (None: open) writes only the frames in that range; the others warm up
         the encoder or run out its lookahead and are dropped. The frames at ``start_pts`` and ``end_pts`` are
-        forced keyframes (closed GOPs), so no kept frame references a dropped one."""
+        forced keyframes (closed GOPs), so no kept frame references a dropped one.
+
+        ``side_window`` (source seconds) keeps only that span of the other streams, moved back to start at 0, for
+        a preview whose frames the demuxer moved back the same way (vidsr.media.window)."""
         self.path = path
         self.name = name or path.name  # what errors call the output (the user's name, not the temporary one)
         self.src = src
@@ -111,6 +116,7 @@ class Remuxer:
         self.output_size: tuple[int, int] | None = None
         self.restarts = 0  # fresh encoders started at scene cuts (``EncodeConfig.restart_at_scene_cuts``)
         self.keep = keep
+        self.side_window = side_window
         fill_fresh_memory()  # x264 reads heap memory it never wrote: make that repeatable (vidsr.media.heap)
 
     def _kept(self, pts: int | None) -> bool:
@@ -144,10 +150,9 @@ class Remuxer:
         cc.pix_fmt = self.pix_fmt
         cc.framerate = self._rate()
         cc.time_base = v.time_base
-        cc.color_range = 2 if v.pix_fmt in _FULL_RANGE_ALIASES else v.color_range
-        cc.colorspace = v.colorspace
-        cc.color_primaries = v.color_primaries
-        cc.color_trc = v.color_trc
+        colour = output_colour(v, self.pix_fmt, first.width, first.height)  # an RGB source gets a YUV matrix
+        cc.color_range, cc.colorspace = colour.color_range, colour.colorspace
+        cc.color_primaries, cc.color_trc = colour.color_primaries, colour.color_trc
         if v.sample_aspect_ratio:
             cc.sample_aspect_ratio = v.sample_aspect_ratio
         if self.encode.threads:
@@ -176,10 +181,11 @@ class Remuxer:
         v = self.info.video
         fmt = "rgb24" if frame.image.dtype == np.uint8 else "rgb48le"
         rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame.image), format=fmt)
+        colour = output_colour(v, self.pix_fmt, frame.width, frame.height)  # the matrix the tags name
         out = rgb.reformat(
             format=self.pix_fmt,
-            dst_colorspace=v.colorspace if v.colorspace not in (0, 2) else None,
-            dst_color_range=2 if v.pix_fmt in _FULL_RANGE_ALIASES or v.color_range == 2 else 1,
+            dst_colorspace=colour.matrix,
+            dst_color_range=colour.matrix_range,
             interpolation=EXACT_COLOUR,
         )
         out.pts = frame.pts
@@ -217,7 +223,7 @@ class Remuxer:
                     if stream is None:
                         stream = self._video_stream(out, frame)
                         encoder = stream.codec_context
-                        side = SideStreams(self.src, self.side, out)
+                        side = SideStreams(self.src, self.side, out, self.side_window)
                         self.output_size = (frame.width, frame.height)
                     elif self._restarts_at(frame):
                         for packet in encoder.encode(None):

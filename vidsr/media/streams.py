@@ -11,15 +11,19 @@ import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
 
 from vidsr.media.probe import open_input
+from vidsr.media.subtitles import add_converted_stream, convert_packet, text_subtitle_target
 
 __all__ = ["SidePlan", "plan_side_streams", "SideStreams"]
 
 log = logging.getLogger("vidsr")
+
+_SEEK_MARGIN_S = 2  # seconds read before a window's start and after its end (packets of other streams interleave)
 
 # metadata that describes the old file, not the stream: rewritten by the muxer, never copied
 _STALE_KEYS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration", "vendor_id"}
@@ -34,7 +38,7 @@ class SidePlan:
     index: int
     type: str
     codec: str
-    action: str  # "copy", "transcode" or "drop"
+    action: str  # "copy", "transcode" (audio), "convert" (text subtitles, vidsr.media.subtitles) or "drop"
     target_codec: str | None = None
     reason: str = ""
 
@@ -43,6 +47,8 @@ class SidePlan:
             return f"#{self.index} {self.type} {self.codec}: stream copy"
         if self.action == "transcode":
             return f"#{self.index} {self.type} {self.codec}: transcode to {self.target_codec} ({self.reason})"
+        if self.action == "convert":
+            return f"#{self.index} {self.type} {self.codec}: converted to {self.target_codec} ({self.reason})"
         return f"#{self.index} {self.type} {self.codec}: dropped ({self.reason})"
 
 
@@ -96,6 +102,9 @@ def plan_side_streams(src: str | Path, video_index: int, out_name: str, audio_fa
             elif s.type == "audio" and (target := _fallback_audio(out_name, audio_fallback)):
                 plans.append(SidePlan(s.index, s.type, codec, "transcode", target,
                                       f"{Path(out_name).suffix} does not accept {codec}"))
+            elif s.type == "subtitle" and (target := text_subtitle_target(codec, out_name)):
+                plans.append(SidePlan(s.index, s.type, codec, "convert", target,
+                                      f"{Path(out_name).suffix} does not accept {codec}"))
             else:
                 plans.append(SidePlan(s.index, s.type, codec, "drop",
                                       reason=f"{Path(out_name).suffix} does not accept {codec}; "
@@ -124,11 +133,17 @@ class SideStreams:
     is interleaved as it grows and nothing is buffered for long.
     """
 
-    def __init__(self, src: str | Path, plans: list[SidePlan], out: av.container.OutputContainer) -> None:
+    def __init__(self, src: str | Path, plans: list[SidePlan], out: av.container.OutputContainer,
+                 window: tuple[Fraction, Fraction | None] | None = None) -> None:
+        """``window = (start, end)`` (source seconds; end None: to the end) keeps only the packets in that span,
+        every timestamp moved back by ``start``, as the video of a ``--start``/``--duration`` preview is; a
+        subtitle already on screen at ``start`` is kept from there, shortened."""
         self.plans = {p.index: p for p in plans if p.action != "drop"}
+        self._window = window
         self.packets_copied = 0
         self.frames_transcoded = 0
         self._out = out
+        self._src = src
         self._in = open_input(src)
         self._map: dict[int, av.stream.Stream] = {}
         in_streams = [s for s in self._in.streams if s.index in self.plans]
@@ -136,6 +151,8 @@ class SideStreams:
             plan = self.plans[s.index]
             if plan.action == "copy":
                 o = out.add_stream_from_template(s)
+            elif plan.action == "convert":
+                o = add_converted_stream(out, s, str(plan.target_codec))
             else:
                 o = out.add_stream(plan.target_codec, rate=s.codec_context.sample_rate, layout=_named_layout(s))
                 formats = av.Codec(plan.target_codec, "w").audio_formats or []
@@ -144,8 +161,46 @@ class SideStreams:
             o.metadata.update(clean_metadata(dict(s.metadata)))
             o.disposition = s.disposition
             self._map[s.index] = o
+        if window is not None and in_streams:
+            self._seek_before(window[0])
+            in_streams = [s for s in self._in.streams if s.index in self.plans]  # the handle may be a new one
         self._packets: Iterator[av.Packet] | None = self._in.demux(*in_streams) if in_streams else None
         self._pending: av.Packet | None = None
+
+    def _seek_before(self, start: Fraction) -> None:
+        """Start reading a little before ``start`` (interleaving may put a packet of that time a bit earlier in
+        the file); a file that cannot seek is read from its beginning, the window filter drops what is before."""
+        try:
+            self._in.seek(max(int((start - _SEEK_MARGIN_S) * 1_000_000), 0), backward=True, any_frame=False)
+        except av.FFmpegError:
+            self._in.close()
+            self._in = open_input(self._src)
+
+    def _in_window(self, packet: av.Packet) -> bool:
+        """Whether ``packet`` falls in the window; if so, its timestamps are moved onto the output's clock (a
+        subtitle that began before the start is cut to begin there)."""
+        if self._window is None:
+            return True
+        start, end = self._window
+        ts = packet.pts if packet.pts is not None else packet.dts
+        if ts is None or packet.time_base is None:
+            return False
+        tb = packet.time_base
+        t = ts * tb
+        if end is not None and t >= end:
+            return False
+        if t < start:
+            ends = t + (packet.duration or 0) * tb
+            if packet.stream.type != "subtitle" or ends <= start:
+                return False
+            cut = round((start - t) / tb)  # still on screen at the start: shown from there, for what is left
+            packet.pts, packet.duration = ts + cut, packet.duration - cut
+            if packet.dts is not None:
+                packet.dts += cut
+        shift = round(start / tb)
+        packet.pts = packet.pts - shift if packet.pts is not None else None
+        packet.dts = packet.dts - shift if packet.dts is not None else None
+        return True
 
     def _next(self) -> av.Packet | None:
         if self._pending is None and self._packets is not None:
@@ -155,13 +210,20 @@ class SideStreams:
         return self._pending
 
     def write_until(self, seconds: float | None) -> None:
-        """Write every kept packet that starts at or before ``seconds`` (None: all that remain)."""
+        """Write every kept packet that starts at or before ``seconds`` (None: all that remain; output time)."""
+        offset = float(self._window[0]) if self._window is not None else 0.0
         while (packet := self._next()) is not None:
             ts = packet.dts if packet.dts is not None else packet.pts
-            if seconds is not None and ts is not None and float(ts * packet.time_base) > seconds:
+            t = float(ts * packet.time_base) - offset if ts is not None else None
+            if seconds is not None and t is not None and t > seconds:
                 return
             self._pending = None
-            self._write(packet)
+            if self._window is not None and self._window[1] is not None and t is not None \
+                    and t > float(self._window[1]) - offset + _SEEK_MARGIN_S:
+                self._packets = None  # well past the window's end: nothing more to read
+                return
+            if self._in_window(packet):
+                self._write(packet)
 
     def _write(self, packet: av.Packet) -> None:
         out_stream = self._map.get(packet.stream_index)
@@ -174,6 +236,11 @@ class SideStreams:
             packet.stream = out_stream
             self._out.mux(packet)
             self.packets_copied += 1
+            return
+        if plan.action == "convert":
+            for converted in convert_packet(packet, out_stream):
+                self._out.mux(converted)
+                self.packets_copied += 1
             return
         for frame in packet.decode():
             self.frames_transcoded += 1
