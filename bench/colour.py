@@ -26,8 +26,8 @@ import torch
 from vidsr.data import eval_images
 from vidsr.degrade import degrade
 from vidsr.metrics import colour_shift, psnr_y
-from vidsr.sr.base import available_models, build_model
 from vidsr.sr.colorfix import adain_colour_fix, wavelet_colour_fix
+from vidsr.sr.registry import available_models, build_model
 
 SEED = 2026  # the quality harness's: the same LQ inputs
 CPU = torch.device("cpu")

@@ -64,7 +64,7 @@ def _levels(a: torch.Tensor, b: torch.Tensor) -> int:
 
 def cuda_vs_cpu() -> dict[str, Any]:
     """Each model's CUDA output (as served: bf16 autocast where the model uses it, and fp32) against CPU fp32."""
-    from vidsr.sr.base import build_model
+    from vidsr.sr.registry import build_model
 
     x = _photo(64, 96)
     out: dict[str, Any] = {"input": "1 x 3 x 64 x 96, x2"}
@@ -85,7 +85,7 @@ def cuda_vs_cpu() -> dict[str, Any]:
 
 def batch_invariance() -> dict[str, Any]:
     """A frame's CUDA output alone against inside a batch of 4 (a Ray segment batches other neighbours)."""
-    from vidsr.sr.base import build_model
+    from vidsr.sr.registry import build_model
 
     x = _photo(64, 96, 4)
     out: dict[str, Any] = {}

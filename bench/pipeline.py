@@ -27,7 +27,7 @@ import torch
 from skimage import data as skdata
 
 from vidsr.media.probe import EXACT_COLOUR
-from vidsr.sr.base import build_model
+from vidsr.sr.registry import build_model
 
 WIDTH, HEIGHT, RATE = 854, 480, 25
 ENCODE = {"codec": "libx264", "crf": 18, "preset": "veryfast"}

@@ -40,7 +40,8 @@ from vidsr.data.clips import Clip, evaluation_clips, real_clips
 from vidsr.degrade import PRESETS, degrade
 from vidsr.metrics import colour_shift, ms_per_megapixel, niqe, psnr_y, ssim_y
 from vidsr.metrics.temporal import flicker, reference_motion
-from vidsr.sr.base import SuperResolver, available_models, build_model
+from vidsr.sr.base import SuperResolver
+from vidsr.sr.registry import available_models, build_model
 
 SEED = 2026  # fixes every degradation's noise draws: the table is reproducible bit for bit
 CPU = torch.device("cpu")

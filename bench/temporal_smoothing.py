@@ -35,15 +35,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from vidsr.analysis.stage import DegradeAnalysis
 from vidsr.config import load_pipeline
 from vidsr.data.clips import Clip, evaluation_clips, real_clips
 from vidsr.degrade import degrade
 from vidsr.frame import Frame
 from vidsr.metrics import psnr_y, rgb_to_y
 from vidsr.metrics.temporal import flicker, reference_motion
+from vidsr.stages.analysis import DegradeAnalysis
 from vidsr.stages.sr import SRParams, SRStage
-from vidsr.temporal.smoothing import TemporalSmoothing, TemporalSmoothingParams
+from vidsr.stages.temporal_smoothing import TemporalSmoothing, TemporalSmoothingParams
 
 SEED = 2026
 SCALE = 2

@@ -26,14 +26,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from vidsr.analysis.stage import DegradeAnalysis
 from vidsr.data.clips import real_clips
 from vidsr.degrade.sources import make_source, source_kind
 from vidsr.frame import Frame
 from vidsr.metrics import psnr_y
 from vidsr.metrics.temporal import flicker, reference_motion
+from vidsr.stages.analysis import DegradeAnalysis
 from vidsr.stages.sr import SRParams, SRStage
-from vidsr.temporal.smoothing import TemporalSmoothing, TemporalSmoothingParams
+from vidsr.stages.temporal_smoothing import TemporalSmoothing, TemporalSmoothingParams
 
 SCALE = 2
 

@@ -19,7 +19,6 @@ import torch
 from vidsr.analysis import (
     ANALYSIS_FIELDS,
     DEGRADATION_FIELDS,
-    DegradeAnalysis,
     SceneCutDetector,
     analyze_file,
     degradation_vector,
@@ -31,6 +30,7 @@ from vidsr.data.clips import cut_clip, flash_clip, object_clip, pan_clip, read_v
 from vidsr.degrade import apply_blur, apply_gaussian_noise, apply_h264, apply_jpeg
 from vidsr.frame import Frame
 from vidsr.stages import build_stage
+from vidsr.stages.analysis import DegradeAnalysis
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:

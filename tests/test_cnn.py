@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from vidsr.data import eval_images
 from vidsr.degrade import degrade
 from vidsr.models.cnn import CNNConfig, CompactSR, load_weights, save_weights
-from vidsr.sr.base import available_models, build_model
 from vidsr.sr.batch import SRBatch
 from vidsr.sr.cnn import shipped_scales
+from vidsr.sr.registry import available_models, build_model
 from vidsr.sr.tiling import upscale_tiled
 from vidsr.train.evaluate import bicubic_up, psnr_y, to_tensor
 

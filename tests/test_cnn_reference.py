@@ -18,8 +18,8 @@ import torch
 
 from vidsr.data import eval_images
 from vidsr.degrade.sources import make_source, source_kind
-from vidsr.sr.base import build_model
 from vidsr.sr.cnn import shipped_scales
+from vidsr.sr.registry import build_model
 from vidsr.train.evaluate import bicubic_up, psnr_y, to_tensor
 
 REFERENCE = Path(__file__).parent / "data" / "cnn_reference.npz"

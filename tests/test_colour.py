@@ -11,8 +11,8 @@ from skimage import data as skdata
 
 from vidsr.degrade import degrade
 from vidsr.metrics import colour_shift, psnr_y
-from vidsr.sr.base import available_models, build_model
 from vidsr.sr.colorfix import adain_colour_fix, colour_fix, colour_fix_context, wavelet_colour_fix
+from vidsr.sr.registry import available_models, build_model
 
 CPU = torch.device("cpu")
 

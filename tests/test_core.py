@@ -12,7 +12,7 @@ from vidsr.config import DecodeConfig, EncodeConfig, PipelineConfig, from_dict, 
 from vidsr.errors import ConfigError
 from vidsr.frame import Frame
 from vidsr.graph import Graph
-from vidsr.sr.base import available_models, build_model
+from vidsr.sr.registry import available_models, build_model
 from vidsr.sr.tiling import tile_starts, upscale_tiled
 
 

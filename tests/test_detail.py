@@ -253,7 +253,7 @@ if __name__ == "__main__" and "--write" in sys.argv:
 
 def test_auto_serves_var_on_cuda_only_when_the_suite_says_it_earns_it(monkeypatch: pytest.MonkeyPatch) -> None:
     import vidsr.sr.var_sr as var_sr
-    from vidsr.sr.base import available_models, resolve_auto
+    from vidsr.sr.registry import available_models, resolve_auto
 
     if 2 not in available_models().get("var", ()):
         pytest.skip("no shipped var")

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from vidsr.pipeline import _to_frame
-from vidsr.sr.base import available_models, build_model
 from vidsr.sr.classical import Bicubic
+from vidsr.sr.registry import available_models, build_model
 
 MODELS = [name for name, scales in available_models().items() if 2 in scales]
 LEVEL = 1 / 255

@@ -52,7 +52,7 @@ def test_x4_output_matches_bicubic_of_decoded_input(clip, tmp_path: Path, writer
     bicubic of the decoded input; the margin is x264's CRF-10 noise."""
     import torch
 
-    from vidsr.sr.base import build_model
+    from vidsr.sr.registry import build_model
 
     src = clip("in.mp4", frames=8)
     dst = tmp_path / "out.mp4"

@@ -12,7 +12,7 @@ from vidsr.data import eval_images
 from vidsr.data.clips import pan_clip
 from vidsr.degrade import apply_blur, apply_gaussian_noise
 from vidsr.metrics import fit_pristine, flicker, load_pristine, ms_per_megapixel, niqe, psnr_y, ssim_y
-from vidsr.sr.base import available_models, build_model
+from vidsr.sr.registry import available_models, build_model
 from vidsr.sr.tiling import upscale_tiled
 
 CPU = torch.device("cpu")

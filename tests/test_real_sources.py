@@ -16,7 +16,7 @@ import real_sources as rs  # noqa: E402
 
 from vidsr.data import eval_images  # noqa: E402
 from vidsr.degrade.sources import SOURCE_KINDS, pan_clip  # noqa: E402
-from vidsr.sr.base import build_model  # noqa: E402
+from vidsr.sr.registry import build_model  # noqa: E402
 
 
 def test_suite_core_bicubic_tiny() -> None:

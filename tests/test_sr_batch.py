@@ -16,8 +16,9 @@ import torch
 
 from vidsr.data import eval_images
 from vidsr.frame import Frame
-from vidsr.sr.base import SuperResolver, build_model
+from vidsr.sr.base import SuperResolver
 from vidsr.sr.batch import SRBatch
+from vidsr.sr.registry import build_model
 from vidsr.sr.tiling import upscale_tiled
 from vidsr.sr.var_sr import STUDENT_PATH
 from vidsr.sr.vq_lq import TOKENIZER_PATH

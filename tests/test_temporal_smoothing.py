@@ -14,7 +14,6 @@ import pytest
 import torch
 from clipmaker import decoded_times
 
-from vidsr.analysis.stage import DegradeAnalysis
 from vidsr.config import load_pipeline
 from vidsr.data.clips import Clip, evaluation_clips
 from vidsr.degrade import degrade
@@ -23,8 +22,9 @@ from vidsr.frame import Frame
 from vidsr.metrics import psnr_y, rgb_to_y
 from vidsr.metrics.temporal import flicker
 from vidsr.stages import build_stage
+from vidsr.stages.analysis import DegradeAnalysis
 from vidsr.stages.sr import SRParams, SRStage
-from vidsr.temporal.smoothing import TemporalSmoothing, TemporalSmoothingParams
+from vidsr.stages.temporal_smoothing import TemporalSmoothing, TemporalSmoothingParams
 
 SCALE = 2
 SEED = 2026

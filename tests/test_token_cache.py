@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 
-from vidsr.analysis.stage import DegradeAnalysis
 from vidsr.config import load_pipeline
 from vidsr.data import eval_images
 from vidsr.data.clips import Clip, cut_clip, object_clip, pan_clip, static_noise_clip
@@ -29,6 +28,7 @@ from vidsr.sr.tiling import Blender, TileGrid, upscale_tiled
 from vidsr.sr.token_cache import TokenCache, TokenCacheParams, block_change, window_motion
 from vidsr.sr.var_sr import STUDENT_PATH
 from vidsr.sr.vq_lq import TOKENIZER_PATH
+from vidsr.stages.analysis import DegradeAnalysis
 from vidsr.stages.sr import SRParams, SRStage
 
 SCALE = 2

@@ -15,7 +15,7 @@ import torch
 from vidsr.data import eval_images
 from vidsr.models.quant import MultiScaleQuantizer, kmeans, scale_hws
 from vidsr.models.vqvae import VQVAE, TokenizerConfig, load_lq_encoder, load_vqvae, save_weights
-from vidsr.sr.base import available_models, build_model
+from vidsr.sr.registry import available_models, build_model
 from vidsr.sr.vq_lq import LQ_ENCODER_PATH, TOKENIZER_PATH, load_shipped
 from vidsr.train.evaluate import to_tensor
 from vidsr.train.tokenizer import hq_batch, vq_step

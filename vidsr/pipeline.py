@@ -113,7 +113,7 @@ def _shown(value: Any) -> str:
 def _check_auto_scale(scale: int) -> None:
     """A scale no model has, with the model left to ``auto``, is the scale's fault: say so, not that a model the
     user never chose (auto's last resort, bicubic) lacks it."""
-    from vidsr.sr.base import available_models
+    from vidsr.sr.registry import available_models
 
     scales = sorted({s for model_scales in available_models().values() for s in model_scales})
     if scale not in scales:

@@ -37,7 +37,6 @@ import ray
 import torch
 
 from vidsr.analysis.scenecut import SceneCutDetector
-from vidsr.analysis.stage import DegradeAnalysisParams
 from vidsr.config import PipelineConfig
 from vidsr.errors import InputError
 from vidsr.frame import Frame
@@ -48,6 +47,7 @@ from vidsr.media.remux import Remuxer
 from vidsr.media.segments import Segment
 from vidsr.pipeline import Enhancer
 from vidsr.stages import stage_params
+from vidsr.stages.analysis import DegradeAnalysisParams
 from vidsr.stages.sr import SRStage
 from workers.inputs import fingerprint, materialize
 

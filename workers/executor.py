@@ -33,7 +33,7 @@ from vidsr.media.workdir import WorkDir
 from vidsr.pipeline import configure, for_output
 from vidsr.progress import Progress
 from vidsr.report import versions, write_report
-from vidsr.sr.base import AUTO, resolve_auto
+from vidsr.sr.registry import AUTO, resolve_auto
 from workers.actor import SegmentResult, SegmentTask, SegmentWorker
 from workers.config import RayConfig
 from workers.inputs import fingerprint, ship

@@ -1,4 +1,5 @@
-"""Degrade-analysis: cheap per-frame degradation estimates, scene cuts, and per-scene summaries."""
+"""Degrade-analysis's algorithms: cheap per-frame degradation estimates, scene cuts, and per-scene summaries
+(the stage is ``vidsr.stages.analysis``)."""
 
 from vidsr.analysis.estimators import (
     ANALYSIS_FIELDS,
@@ -9,7 +10,7 @@ from vidsr.analysis.estimators import (
 )
 from vidsr.analysis.file import analyze_file
 from vidsr.analysis.scenecut import SceneCutDetector, SceneCutParams
-from vidsr.analysis.stage import DegradeAnalysis, DegradeAnalysisParams, SceneSummary
+from vidsr.analysis.scenes import SceneAnalyzer, SceneSummary
 
 __all__ = [
     "ANALYSIS_FIELDS",
@@ -20,7 +21,6 @@ __all__ = [
     "analyze_file",
     "SceneCutDetector",
     "SceneCutParams",
-    "DegradeAnalysis",
-    "DegradeAnalysisParams",
+    "SceneAnalyzer",
     "SceneSummary",
 ]

@@ -7,7 +7,9 @@ from typing import Any
 
 import av
 
-from vidsr.analysis.stage import DegradeAnalysis, DegradeAnalysisParams
+from vidsr.analysis.estimators import EstimatorParams
+from vidsr.analysis.scenecut import SceneCutParams
+from vidsr.analysis.scenes import SceneAnalyzer
 from vidsr.errors import InputError
 from vidsr.frame import Frame
 from vidsr.media.probe import open_input
@@ -16,15 +18,19 @@ __all__ = ["analyze_file"]
 
 
 def analyze_file(
-    path: str | os.PathLike[str], params: DegradeAnalysisParams | None = None, max_frames: int | None = None
+    path: str | os.PathLike[str],
+    estimator: EstimatorParams | None = None,
+    scene_cut: SceneCutParams | None = None,
+    max_frames: int | None = None,
 ) -> list[dict[str, Any]]:
     """Per-scene summaries of a video: frames, start/end index and time, cut score, mean degradation.
 
-    Decodes the first video stream with PyAV (threaded) into RGB and runs the same
-    :class:`DegradeAnalysis` the pipeline runs, so ``probe --analyze`` and a ``run`` agree. Raises
-    :class:`InputError` for a file that cannot be read or has no video stream.
+    Decodes the first video stream with PyAV (threaded) into RGB and runs the same :class:`SceneAnalyzer`
+    the pipeline's degrade-analysis stage runs (with the stage's default knobs unless ``estimator`` or
+    ``scene_cut`` is given), so ``probe --analyze`` and a ``run`` agree. Raises :class:`InputError` for a
+    file that cannot be read or has no video stream.
     """
-    stage = DegradeAnalysis("degrade-analysis", params)
+    analyzer = SceneAnalyzer(estimator, scene_cut)
     with open_input(path) as container:
         if not container.streams.video:
             raise InputError(f"no video stream in {path}")
@@ -35,9 +41,9 @@ def analyze_file(
                 if max_frames is not None and index >= max_frames:
                     break
                 image = frame.to_ndarray(format="rgb24")
-                stage.analyze(Frame(image=image, pts=frame.pts, time_base=frame.time_base or stream.time_base,
-                                    index=index))
+                analyzer.analyze(Frame(image=image, pts=frame.pts, time_base=frame.time_base or stream.time_base,
+                                       index=index))
         except av.FFmpegError as err:
-            if stage.frames == 0:
+            if analyzer.frames == 0:
                 raise InputError(f"cannot decode {path}: {err}") from None
-    return stage.summary()["scenes"]
+    return [s.as_dict() for s in analyzer.scenes]

@@ -1,29 +1,18 @@
-"""The SR model interface (the call, the capabilities) and the registry that picks a model by name."""
+"""The SR model interface: the call and the capabilities (the registry that picks a model by name is
+:mod:`vidsr.sr.registry`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 
-from vidsr.errors import UsageError
-
 if TYPE_CHECKING:
     from vidsr.sr.batch import SRBatch
     from vidsr.sr.token_cache import TokenCacheParams
 
-__all__ = [
-    "SuperResolver",
-    "Capabilities",
-    "TokenCaching",
-    "register_model",
-    "build_model",
-    "available_models",
-    "resolve_auto",
-    "AUTO",
-]
+__all__ = ["SuperResolver", "Capabilities", "TokenCaching"]
 
 
 @dataclass(frozen=True)
@@ -72,71 +61,3 @@ class TokenCaching(Protocol):
     def configure_cache(self, params: TokenCacheParams | None) -> None: ...
 
     def cache_summary(self) -> dict[str, Any] | None: ...
-
-
-ModelFactory = Callable[[int, torch.device], SuperResolver]
-_REGISTRY: dict[str, tuple[ModelFactory, tuple[int, ...]]] = {}
-
-
-def register_model(name: str, scales: tuple[int, ...]) -> Callable[[ModelFactory], ModelFactory]:
-    """Register a factory ``(scale, device) -> SuperResolver`` under ``name`` for the given scales."""
-
-    def deco(factory: ModelFactory) -> ModelFactory:
-        _REGISTRY[name] = (factory, scales)
-        return factory
-
-    return deco
-
-
-def available_models() -> dict[str, tuple[int, ...]]:
-    """Model names with the scales each supports."""
-    _load_builtin_models()
-    return {name: scales for name, (_, scales) in sorted(_REGISTRY.items())}
-
-
-AUTO = "auto"
-
-
-def resolve_auto(scale: int, device: torch.device) -> str:
-    """``auto``: the model that measures best on real sources.
-
-    On CUDA ``var`` (the CNN base plus the VAR detail stage) when the real-source suite showed it within
-    0.2 dB PSNR-Y of the base with a better NIQE (``vidsr.sr.var_sr.earns_auto``: the figures travel in
-    the weights file's header, written at export from ``bench/detail_suite.py``); otherwise, and on every
-    CPU (the detail stage costs seconds per frame there), the compact CNN.
-    """
-    models = available_models()
-    if device.type == "cuda" and scale in models.get("var", ()):
-        from vidsr.sr.var_sr import earns_auto
-
-        if earns_auto():
-            return "var"
-    for name in ("cnn", "bicubic"):
-        if scale in models.get(name, ()):
-            return name
-    return "bicubic"
-
-
-def build_model(name: str, scale: int, device: torch.device) -> SuperResolver:
-    """Build a registered model (or ``auto``: see :func:`resolve_auto`); an unknown name or an
-    unsupported scale is a usage error."""
-    if name == AUTO:
-        name = resolve_auto(scale, device)
-    models = available_models()
-    if name not in models:
-        raise UsageError(f"unknown model '{name}' (available: {', '.join(models)})")
-    factory, scales = _REGISTRY[name]
-    if scale not in scales:
-        raise UsageError(
-            f"model '{name}' has no x{scale} (supported scales: {', '.join(f'x{s}' for s in scales)})"
-        )
-    return factory(scale, device)
-
-
-def _load_builtin_models() -> None:
-    """Import the modules that register the shipped models (kept lazy so importing vidsr stays light)."""
-    import vidsr.sr.classical  # noqa: F401
-    import vidsr.sr.cnn  # noqa: F401
-    import vidsr.sr.lanczos  # noqa: F401
-    import vidsr.sr.var_sr  # noqa: F401
-    import vidsr.sr.vq_lq  # noqa: F401

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from vidsr.analysis.stage import DegradeAnalysis, DegradeAnalysisParams
 from vidsr.config import StageConfig, from_dict
 from vidsr.errors import ConfigError
+from vidsr.stages.analysis import DegradeAnalysis, DegradeAnalysisParams
 from vidsr.stages.base import Stage
 from vidsr.stages.passthrough import PassThrough, PassThroughParams
 from vidsr.stages.resize import ResizeParams, ResizeStage
 from vidsr.stages.sr import SRParams, SRStage
-from vidsr.temporal.smoothing import TemporalSmoothing, TemporalSmoothingParams
+from vidsr.stages.temporal_smoothing import TemporalSmoothing, TemporalSmoothingParams
 
 __all__ = ["Stage", "register_stage", "validate_stage", "build_stage", "stage_params", "STAGE_TYPES", "PARAM_RANGES"]
 

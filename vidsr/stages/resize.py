@@ -126,7 +126,7 @@ def resize_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
 def model_scales(model: str) -> tuple[int, ...] | None:
     """The scales ``model`` has (``auto``: every scale some model has); None for a name no model has (building
     it then says so)."""
-    from vidsr.sr.base import available_models
+    from vidsr.sr.registry import available_models
 
     models = available_models()
     if model == "auto":

@@ -12,8 +12,9 @@ import torch
 from vidsr.device import resolve_device
 from vidsr.errors import UsageError
 from vidsr.frame import Frame
-from vidsr.sr.base import SuperResolver, TokenCaching, build_model
+from vidsr.sr.base import SuperResolver, TokenCaching
 from vidsr.sr.batch import SRBatch
+from vidsr.sr.registry import build_model
 from vidsr.sr.tiling import upscale_tiled
 from vidsr.sr.token_cache import TokenCacheParams
 

@@ -1,4 +1,5 @@
-"""The temporal-smoothing stage: flow-guided blending of each output frame with the previous output.
+"""Flow-guided blending of each output frame with the previous output (the temporal-smoothing stage's
+algorithm; the stage is ``vidsr.stages.temporal_smoothing``).
 
 Per-frame SR re-draws noise and compression artefacts differently in every frame, which shows as
 flicker. Where the *input* (LQ) frames agree once motion is compensated, the outputs should agree too,
@@ -20,24 +21,21 @@ depth reset the history: that frame leaves unchanged, bit for bit.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
 
-from vidsr.errors import ConfigError
 from vidsr.frame import Frame
-from vidsr.temporal.flow import DIS_PRESETS, INTERPOLATION, DISFlow, Flow, luma_levels, pixel_grid
+from vidsr.temporal.flow import INTERPOLATION, DISFlow, Flow, luma_levels, pixel_grid
 
-__all__ = ["TemporalSmoothingParams", "TemporalSmoothing", "Smoother"]
+__all__ = ["SmootherParams", "Smoother"]
 
 
 @dataclass
-class TemporalSmoothingParams:
-    """Blend weight and the thresholds of the confidence mask (pixel distances are in LQ pixels)."""
+class SmootherParams:
+    """Blend weight and the thresholds of the confidence mask (pixel distances are in LQ pixels); the stage's
+    ``TemporalSmoothingParams`` adds the range checks made at config load."""
 
     strength: float = 0.6  # weight of the warped previous output where the inputs fully agree (0 = off)
     flow_preset: str = "ultrafast"  # DIS preset on the LQ frames: ultrafast, fast, medium
@@ -52,22 +50,6 @@ class TemporalSmoothingParams:
     erode: int = 5  # erosion window of the mask (0 = none)
     mask_blur: float = 1.0  # Gaussian sigma softening the mask (0 = none)
     interpolation: str = "linear"  # warp of the previous output: linear, or cubic (sharper, 2x the cost)
-
-    def __post_init__(self) -> None:
-        """Refuse nonsense at config load (``from_dict`` builds this), with the key named."""
-        where = "temporal-smoothing"
-        if not 0.0 <= self.strength < 1.0:
-            raise ConfigError(f"{where}.params.strength: must be in [0, 1), got {self.strength}")
-        if self.flow_preset not in DIS_PRESETS:
-            raise ConfigError(f"{where}.params.flow_preset: one of {', '.join(DIS_PRESETS)}, got '{self.flow_preset}'")
-        if not 0.0 < self.error_low < self.error_high:
-            raise ConfigError(f"{where}.params: need 0 < error_low < error_high")
-        if self.interpolation not in ("linear", "cubic"):
-            raise ConfigError(f"{where}.params.interpolation: linear or cubic, got '{self.interpolation}'")
-        if self.error_window < 1 or self.erode < 0 or self.mask_blur < 0 or self.fb_tolerance <= 0:
-            raise ConfigError(f"{where}.params: error_window >= 1, erode >= 0, mask_blur >= 0, fb_tolerance > 0")
-        if not 0.0 < self.min_level <= self.max_level or self.level_jump < 1.0:
-            raise ConfigError(f"{where}.params: need 0 < min_level <= max_level and level_jump >= 1")
 
 
 @dataclass
@@ -84,7 +66,7 @@ class _History:
 class Smoother:
     """The per-stream state and the per-frame work, separate from the graph plumbing so it is easy to test."""
 
-    def __init__(self, params: TemporalSmoothingParams) -> None:
+    def __init__(self, params: SmootherParams) -> None:
         self.p = params
         self.flow = DISFlow(params.flow_preset)
         self.history: _History | None = None
@@ -163,36 +145,3 @@ class Smoother:
             smoothed = np.clip(out + 0.5, 0.0, 65535.0).astype(np.uint16)
         self.history = _History(luma, luma8, smoothed, frame.scene_id, key)
         return frame.with_image(smoothed)
-
-
-class TemporalSmoothing:
-    """The graph stage: one :class:`Smoother` per stream (``process`` call), so no state leaks between runs."""
-
-    def __init__(self, name: str, params: TemporalSmoothingParams | None = None) -> None:
-        self.name = name
-        self.params = params or TemporalSmoothingParams()
-        self.frames = 0
-        self.resets = 0
-        self.weight_sum = 0.0
-        self.seconds = 0.0
-
-    def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
-        smoother = Smoother(self.params)
-        for frame in frames:
-            t0 = time.perf_counter()
-            out = smoother(frame)
-            self.seconds += time.perf_counter() - t0
-            self.frames += 1
-            self.resets += out is frame
-            self.weight_sum += smoother.last_weight
-            yield out
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "type": "temporal-smoothing",
-            "strength": self.params.strength,
-            "frames": self.frames,
-            "resets": self.resets,  # first frames and scene changes: passed unchanged
-            "mean_blend_weight": round(self.weight_sum / max(self.frames - self.resets, 1), 4),
-            "ms_per_frame": round(1000.0 * self.seconds / max(self.frames, 1), 2),
-        }

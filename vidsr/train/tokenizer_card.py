@@ -18,7 +18,7 @@ import torch
 
 from vidsr.data import eval_images
 from vidsr.models.vqvae import VQVAE, load_lq_encoder, load_vqvae
-from vidsr.sr.base import available_models, build_model
+from vidsr.sr.registry import available_models, build_model
 from vidsr.train.evaluate import evaluate, psnr_y, to_tensor
 from vidsr.train.tokenizer import _vq_lq_fn, recon_figures
 

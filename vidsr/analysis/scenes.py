@@ -1,9 +1,10 @@
-"""The degrade-analysis stage: a degradation vector, a scene-cut score and a scene id on every frame."""
+"""Per-frame analysis in a stream: a degradation vector, a scene-cut score and a scene id on every frame,
+with per-scene aggregates. The degrade-analysis stage (``vidsr.stages.analysis``) and ``probe --analyze``
+(``analyze_file``) both run it."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,28 +14,7 @@ from vidsr.analysis.estimators import ANALYSIS_FIELDS, DEGRADATION_FIELDS, Estim
 from vidsr.analysis.scenecut import SceneCutDetector, SceneCutParams
 from vidsr.frame import Frame
 
-__all__ = ["DegradeAnalysisParams", "DegradeAnalysis", "SceneSummary"]
-
-
-@dataclass
-class DegradeAnalysisParams:
-    """Estimator knobs (see :class:`EstimatorParams`) and scene-cut knobs (see :class:`SceneCutParams`)."""
-
-    max_tiles: int = 48  # 64x64 full-resolution luma tiles per frame for noise/blur/blocks/ringing
-    noise_percentile: float = 10.0
-    edge_threshold: float = 0.05
-    cut_threshold: float = 0.2
-    cut_ratio: float = 2.0
-    cut_history: int = 8
-    min_scene_frames: int = 2
-    thumb_width: int = 64  # width of the scene-cut thumbnail (the analysis size)
-
-    def estimator(self) -> EstimatorParams:
-        return EstimatorParams(self.max_tiles, self.noise_percentile, self.edge_threshold)
-
-    def scene_cut(self) -> SceneCutParams:
-        return SceneCutParams(self.cut_threshold, self.cut_ratio, self.cut_history, self.min_scene_frames,
-                              self.thumb_width)
+__all__ = ["SceneAnalyzer", "SceneSummary"]
 
 
 @dataclass
@@ -76,22 +56,20 @@ class SceneSummary:
         }
 
 
-class DegradeAnalysis:
+class SceneAnalyzer:
     """Sets ``frame.degradation`` (layout: :data:`DEGRADATION_FIELDS`, what models are conditioned on),
     ``metadata["analysis"]`` (the whole :data:`ANALYSIS_FIELDS` vector, which starts with those),
     ``scene_cut``, ``scene_start`` and ``scene_id``.
 
-    Frames pass one at a time, unchanged in pixels and order; the scene id starts at 0 and goes up by
+    Frames are analysed one at a time, unchanged in pixels; the scene id starts at 0 and goes up by
     one at each detected cut. ``metadata["degradation_scene_mean"]`` holds the mean conditioning vector
-    of the scene's frames so far (causal, so streaming is not held up). Per-scene aggregates are kept for
-    :meth:`summary`.
+    of the scene's frames so far (causal, so streaming is not held up). Per-scene aggregates are kept in
+    :attr:`scenes`.
     """
 
-    def __init__(self, name: str, params: DegradeAnalysisParams | None = None) -> None:
-        self.name = name
-        self.params = params or DegradeAnalysisParams()
-        self._estimator = self.params.estimator()
-        self._cuts = SceneCutDetector(self.params.scene_cut())
+    def __init__(self, estimator: EstimatorParams | None = None, scene_cut: SceneCutParams | None = None) -> None:
+        self._estimator = estimator or EstimatorParams()
+        self._cuts = SceneCutDetector(scene_cut or SceneCutParams())
         self.scenes: list[SceneSummary] = []
         self.frames = 0
         self.seconds = 0.0
@@ -115,16 +93,3 @@ class DegradeAnalysis:
         self.frames += 1
         self.seconds += time.perf_counter() - t0
         return frame
-
-    def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
-        for frame in frames:
-            yield self.analyze(frame)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "type": "degrade-analysis",
-            "fields": list(ANALYSIS_FIELDS),
-            "frames": self.frames,
-            "ms_per_frame": round(1000.0 * self.seconds / max(self.frames, 1), 2),
-            "scenes": [s.as_dict() for s in self.scenes],
-        }
