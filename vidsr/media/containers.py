@@ -2,7 +2,9 @@
 
 Without ``--codec`` the pipeline's encoder (libx264) is kept where the container holds it (MP4, MKV, MOV, TS,
 ...) and the container's own default is taken where it does not (VP9 for WebM, VP8 for Ogg when libtheora is
-absent). A ``--codec`` the container cannot hold is a usage error up front, not a failure after the first frame.
+absent). MPEG program streams get their own MPEG video, as ffmpeg gives them: MPEG-1 for .mpg, MPEG-2 for .vob
+(FFmpeg's SVCD muxer) and DVD; H.264 there leaves many frames without a timestamp. A ``--codec`` the container
+cannot hold is a usage error up front, not a failure after the first frame.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import av
 
 from vidsr.errors import UsageError
 
-__all__ = ["SCAN_SUFFIXES", "KEPT_SUFFIXES", "muxer_name", "muxer_options", "encoder_for", "check_encoder",
-           "speed_options", "backlog_name"]
+__all__ = ["SCAN_SUFFIXES", "KEPT_SUFFIXES", "muxer_name", "muxer_options", "program_stream", "encoder_for",
+           "check_encoder", "speed_options", "backlog_name"]
 
 # what a folder scan picks up: everything a single run reads
 SCAN_SUFFIXES = {".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mxf", ".flv", ".wmv",
@@ -32,9 +34,14 @@ _ONLY = {
     "dvd": {"h264", "mpeg2video"},
     "ogg": {"theora", "vp8"},
     "ogv": {"theora", "vp8"},
+    "mpeg1video": {"mpeg1video"},
+    "mpeg2video": {"mpeg2video"},
 }
 # a container's own encoder where the pipeline's cannot go into it (ffmpeg's choice, libtheora if built)
 _DEFAULT = {"webm": ["libvpx-vp9"], "ogg": ["libtheora", "libvpx"], "ogv": ["libtheora", "libvpx"]}
+# containers whose own encoder comes before the pipeline's (ffmpeg's default for them), --codec aside
+_OWN = {"mpeg": ["mpeg1video"], "vcd": ["mpeg1video"], "mpeg1video": ["mpeg1video"], "vob": ["mpeg2video"],
+        "svcd": ["mpeg2video"], "dvd": ["mpeg2video"], "mpeg2video": ["mpeg2video"]}
 
 
 def muxer_name(path: str | Path) -> str:
@@ -57,7 +64,12 @@ _PROGRAM_STREAM = {"mpeg", "vob", "dvd", "svcd", "vcd"}
 
 def muxer_options(path: str | Path) -> dict[str, str]:
     """Options for opening ``path`` as an output so that it keeps the source's timestamps."""
-    return {"preload": "0"} if muxer_name(path) in _PROGRAM_STREAM else {}
+    return {"preload": "0"} if program_stream(path) else {}
+
+
+def program_stream(path: str | Path) -> bool:
+    """Whether ``path`` is written as an MPEG program stream (.mpg, .vob, ...)."""
+    return muxer_name(path) in _PROGRAM_STREAM
 
 
 def _fits(codec: str, muxer: str) -> bool:
@@ -86,12 +98,12 @@ def check_encoder(codec: str, dst: str | Path) -> None:
 
 def encoder_for(dst: str | Path, preferred: str, chosen: bool) -> str:
     """The encoder for ``dst``: ``preferred`` where the container holds it or the user named it (``chosen``,
-    then checked), else the container's default."""
+    then checked), else the container's default; an MPEG program stream's own MPEG video unless ``chosen``."""
     if chosen:
         check_encoder(preferred, dst)
         return preferred
     muxer = muxer_name(dst)
-    for codec in [preferred, *_DEFAULT.get(muxer, []), "libx264"]:
+    for codec in [*_OWN.get(muxer, []), preferred, *_DEFAULT.get(muxer, []), "libx264"]:
         if _available(codec) and _fits(codec, muxer):
             return codec
     raise UsageError(f"vidsr has no video encoder for {Path(dst).suffix or muxer} output; use .mp4 or .mkv")

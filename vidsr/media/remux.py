@@ -32,6 +32,28 @@ _DEPTH_FALLBACK = {8: "yuv420p", 10: "yuv420p10le", 12: "yuv420p12le", 16: "yuv4
 _SVT_PRESETS = {"placebo": 2, "veryslow": 3, "slower": 4, "slow": 6, "medium": 8, "fast": 9, "faster": 10,
                 "veryfast": 11, "superfast": 12, "ultrafast": 13}
 _FULL_RANGE_ALIASES = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}
+# MPEG-1/2 video runs on a frame clock: time base 1/rate at one of the standard rates (any other clock is
+# "Invalid argument"), one tick a frame, so it holds constant frame rate only
+_FRAME_CLOCK_CODECS = {"mpeg1video", "mpeg2video"}
+_MPEG_RATES = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30), Fraction(50),
+               Fraction(60000, 1001), Fraction(60)]
+
+
+def mpeg_qscale(crf: int) -> int:
+    """The MPEG-1/2 quantiser for ``--crf``: without one the stream's encoder and a fresh one at a scene cut
+    fell back to different rate controls (PyAV's bit_rate 0, FFmpeg's 200 kb/s), both far below an upscaled
+    video's needs."""
+    return max(2, min(31, round(crf / 6)))
+
+
+def mpeg_rate(rate: Fraction | None) -> Fraction:
+    """The standard MPEG frame rate for a source's ``rate``: the same one (within 0.1%), else the lowest above it
+    (no two frames share a tick; the gaps stay gaps in time), else 60."""
+    rate = rate or Fraction(25)
+    for standard in _MPEG_RATES:
+        if abs(standard - rate) <= rate / 1000 or standard > rate:
+            return standard
+    return _MPEG_RATES[-1]
 
 
 def check_codec(codec: str) -> av.Codec:
@@ -117,6 +139,12 @@ class Remuxer:
         self.restarts = 0  # fresh encoders started at scene cuts (``EncodeConfig.restart_at_scene_cuts``)
         self.keep = keep
         self.side_window = side_window
+        # a frame-clock encoder (MPEG-1/2): its rate, its encoder's first frame's time, each tick's source pts
+        clocked = check_codec(encode.codec).canonical_name in _FRAME_CLOCK_CODECS
+        self._clock_rate = mpeg_rate(info.video.average_rate) if clocked else None
+        self._origin: Fraction | None = None
+        self._last: tuple[int, Fraction] | None = None  # the latest tick and its frame's time
+        self._source_pts: dict[int, int] = {}
         fill_fresh_memory()  # x264 reads heap memory it never wrote: make that repeatable (vidsr.media.heap)
 
     def _kept(self, pts: int | None) -> bool:
@@ -140,6 +168,8 @@ class Remuxer:
         return stream
 
     def _rate(self) -> Fraction:
+        if self._clock_rate is not None:
+            return self._clock_rate
         return self.info.video.average_rate or Fraction(25)
 
     def _configure(self, cc: av.VideoCodecContext, first: Frame) -> None:
@@ -149,7 +179,7 @@ class Remuxer:
         cc.width, cc.height = first.width, first.height
         cc.pix_fmt = self.pix_fmt
         cc.framerate = self._rate()
-        cc.time_base = v.time_base
+        cc.time_base = v.time_base if self._clock_rate is None else 1 / self._clock_rate
         colour = output_colour(v, self.pix_fmt, first.width, first.height)  # an RGB source gets a YUV matrix
         cc.color_range, cc.colorspace = colour.color_range, colour.colorspace
         cc.color_primaries, cc.color_trc = colour.color_primaries, colour.color_trc
@@ -160,6 +190,10 @@ class Remuxer:
         if self.encode.gop_seconds:
             cc.gop_size = max(1, round(float(self._rate()) * self.encode.gop_seconds))
         options = {"crf": str(self.encode.crf), "preset": encoder_preset(self.encode.codec, self.encode.preset)}
+        if self._clock_rate is not None:  # constant quality, as -q:v: --crf 18 is quantiser 3 (2 best, 31 worst)
+            cc.bit_rate = 0  # no bit rate (the stream's is 0, a bare context's 200 kb/s): one sequence header
+            q = str(mpeg_qscale(self.encode.crf))
+            options = {"qmin": q, "qmax": q}  # (-q:v's qscale flag needs a quality on each frame, which PyAV lacks)
         if self.encode.codec == "libx265":
             options["x265-params"] = ":".join(["log-level=error", *v.hdr_metadata.x265_params()])
         options.update(self.encode.options)
@@ -167,7 +201,12 @@ class Remuxer:
 
     def _fresh_encoder(self, stream: av.VideoStream, first: Frame) -> av.VideoCodecContext:
         """A new encoder for ``stream`` from ``first`` on: same settings and container flags (global
-        headers), so its parameter sets equal the stream's and its packets join the stream as they are."""
+        headers), so its parameter sets equal the stream's and its packets join the stream as they are.
+
+        The previous encoder is flushed by now: an MPEG frame clock starts again at 0 with the new encoder (its
+        rate control counts the bits due from its pts), as a --ray segment's or a chunk's encoder starts."""
+        self._origin, self._last = None, None
+        self._source_pts.clear()
         cc = av.CodecContext.create(self.encode.codec, "w")
         self._configure(cc, first)
         cc.flags = stream.codec_context.flags
@@ -190,9 +229,56 @@ class Remuxer:
         )
         out.pts = frame.pts
         out.time_base = frame.time_base
+        if self._clock_rate is not None and frame.pts is not None:
+            out.pts, out.time_base = self._tick(frame), 1 / self._clock_rate
         if self.keep is not None and frame.pts is not None and frame.pts in self.keep:
             out.pict_type = av.video.frame.PictureType.I  # an IDR where x264 keeps closed GOPs (its default)
         return out
+
+    def _tick(self, frame: Frame) -> int:
+        """A frame's tick on an MPEG frame clock: its time from the first frame's, rounded to the frame grid;
+        two frames on one tick (a variable frame rate) are refused, as the codec cannot hold them."""
+        assert self._clock_rate is not None and frame.pts is not None
+        t = frame.pts * frame.time_base
+        if self._origin is None:
+            self._origin = t
+        tick = round((t - self._origin) * self._clock_rate)
+        if self._last is not None and tick <= self._last[0]:
+            raise OutputError(
+                f"{self.encode.codec} holds a constant frame rate only, and the frames at {float(self._last[1]):.3f} s "
+                f"and {float(t):.3f} s fall on one frame of its {float(self._clock_rate):.3f} fps clock (a variable "
+                "frame rate source): use --codec libx264, or a .mkv or .mp4 output")
+        self._last = (tick, t)
+        self._source_pts[tick] = frame.pts
+        return tick
+
+    def _to_source_clock(self, packet: av.Packet, reordered: bool) -> None:
+        """An MPEG packet's ticks back on the source's clock: each frame's own source pts, so timestamps (and
+        ``keep``) are the source's; a tick between or before frames (a dts) placed from the first frame.
+
+        Without B-frames (``reordered`` False, the MPEG encoders' default) frames decode in presentation order,
+        so dts is pts: the encoder's one-frame dts delay would put the first dts below zero, which a program
+        stream cannot store, and the muxer would move the whole output (or one chunk of it) a frame late."""
+        assert self._clock_rate is not None and self._origin is not None
+        tb = self.info.video.time_base
+        tick_s = 1 / self._clock_rate
+
+        def back(tick: int | None) -> int | None:
+            if tick is None:
+                return None
+            if tick in self._source_pts:
+                return self._source_pts[tick]
+            return round((self._origin + tick * tick_s) / tb)
+
+        pts, dts = back(packet.pts), back(packet.dts)
+        if not reordered and pts is not None:
+            dts = pts
+        duration = round(packet.duration * tick_s / tb) if packet.duration else 0
+        if packet.dts is not None:  # later packets' pts and dts are never below this dts
+            while self._source_pts and next(iter(self._source_pts)) < packet.dts:
+                del self._source_pts[next(iter(self._source_pts))]
+        packet.time_base = tb
+        packet.pts, packet.dts, packet.duration = pts, dts, duration
 
     def __call__(self, frames: Iterator[Frame]) -> None:
         try:
@@ -246,6 +332,8 @@ class Remuxer:
     def _mux_video(
         self, out: av.container.OutputContainer, stream: av.VideoStream, packet: av.Packet, side: SideStreams | None
     ) -> None:
+        if self._clock_rate is not None:
+            self._to_source_clock(packet, stream.codec_context.max_b_frames > 0)
         if not self._kept(packet.pts):
             return
         packet.stream = stream

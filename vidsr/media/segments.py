@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 
 from vidsr.errors import OutputError, ProcessingError
-from vidsr.media.containers import muxer_options
+from vidsr.media.containers import muxer_options, program_stream
 from vidsr.media.probe import MediaInfo, open_input
 from vidsr.media.streams import SidePlan, SideStreams, clean_metadata
 
@@ -189,6 +189,7 @@ def join_segments(parts: Sequence[Path], src: Path, dst: Path, info: MediaInfo, 
     if not parts:
         raise ProcessingError("no segments to join")
     packets = 0
+    guessed_dts = program_stream(dst)  # see _stored_dts
     try:
         with av.open(str(dst), "w", options=muxer_options(dst)) as out:
             out.metadata.update(clean_metadata(info.metadata))
@@ -203,9 +204,12 @@ def join_segments(parts: Sequence[Path], src: Path, dst: Path, info: MediaInfo, 
                 video.set_display_rotation(info.video.rotation)
             copier = SideStreams(src, side, out)
             try:
+                last: int | None = None
                 for part in parts:
                     with av.open(str(part)) as seg:
                         for packet in _with_dts(seg.demux(seg.streams.video[0])):
+                            if guessed_dts:
+                                last = _stored_dts(packet, last)
                             copier.write_until(float(packet.dts * packet.time_base) + 0.25)
                             packet.stream = video
                             out.mux(packet)
@@ -217,6 +221,17 @@ def join_segments(parts: Sequence[Path], src: Path, dst: Path, info: MediaInfo, 
         reason = " ".join((getattr(err, "strerror", None) or str(err)).split())
         raise OutputError(f"joining segments into {dst.name} failed: {reason}") from None
     return packets
+
+
+def _stored_dts(packet: av.Packet, last: int | None) -> int:
+    """A program stream stores no dts where it equals pts, and its demuxer then guesses one frame's delay: an
+    MPEG-1/2 segment without B-frames (dts = pts, vidsr.media.remux) reads back with its first two dts equal,
+    which no muxer takes. A dts not above the last one, under a pts that is, is that guess: it gets its pts back,
+    as the segment's encoder gave it. Returns the packet's dts."""
+    assert packet.dts is not None
+    if last is not None and packet.dts <= last and packet.pts is not None and packet.pts > last:
+        packet.dts = packet.pts
+    return int(packet.dts)
 
 
 def _with_dts(packets: Iterable[av.Packet]) -> Iterator[av.Packet]:
