@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from vidsr.config import PipelineConfig
-from vidsr.errors import CorruptInputError, InputPathError, UsageError
+from vidsr.errors import InputPathError, UsageError
 from vidsr.media.containers import SCAN_SUFFIXES, backlog_name
 from vidsr.media.output import check_paths
 from vidsr.media.probe import MediaInfo, check_local_input, probe
 from vidsr.media.remux import check_codec
 from vidsr.pipeline import Enhancer, configure, enhance, for_output
 from vidsr.progress import ProgressSpec
-from vidsr.report import write_report
+from vidsr.report import check_damage, write_report
 
 __all__ = ["VIDEO_SUFFIXES", "expand_jobs", "check_jobs", "enhance_backlog"]
 
@@ -100,11 +100,6 @@ def enhance_backlog(
             done(report)
     if report_path:
         write_report({"jobs": reports}, report_path)
-    lost = [r for r in reports if r["frames_lost"] or r["frames_damaged"]]
-    if lost and not ignore_errors:
-        r = lost[0]
-        raise CorruptInputError(
-            f"{Path(r['input']).name} has damaged data: {r['frames_lost']} lost and {r['frames_damaged']} damaged "
-            f"frames; {Path(r['output']).name} holds the {r['frames']} that decoded (pass --ignore-errors to accept "
-            "this and exit 0)", frames_lost=r["frames_lost"])
+    for report in reports:
+        check_damage(report, ignore_errors)  # the first damaged input's, once every output is written
     return reports

@@ -20,23 +20,23 @@ import numpy as np
 import torch
 
 from vidsr.config import PipelineConfig, check_config, load_pipeline
-from vidsr.errors import CorruptInputError, FrameError, OutputError, ProcessingError, UsageError
+from vidsr.errors import FrameError, OutputError, ProcessingError, UsageError
 from vidsr.frame import Frame
 from vidsr.graph import Graph
 from vidsr.media.chunks import ChunkWriter, resume_point
 from vidsr.media.containers import encoder_for, speed_options
-from vidsr.media.deinterlace import DEINTERLACE_MODES, Detection, detect_interlacing, field_order_name
+from vidsr.media.deinterlace import DEINTERLACE_MODES, detect_interlacing, field_order_name
 from vidsr.media.demux import Demuxer
 from vidsr.media.limits import check_crf, check_preset, check_sizes
 from vidsr.media.output import atomic_output, check_paths, check_report_path, output_lock
 from vidsr.media.probe import MediaInfo, check_local_input, probe
-from vidsr.media.remux import Remuxer, check_codec, choose_pix_fmt, encoder_preset
+from vidsr.media.remux import Remuxer, check_codec, encoder_preset
 from vidsr.media.segments import join_segments, segment_file_suffix
 from vidsr.media.streams import SidePlan, plan_side_streams
 from vidsr.media.window import Window, plan_window
 from vidsr.media.workdir import WorkDir, fingerprint
 from vidsr.progress import Progress, ProgressSpec
-from vidsr.report import versions, write_report
+from vidsr.report import build_report, check_damage, deinterlace_report, write_report
 from vidsr.stages import Stage, build_stage
 from vidsr.stages.resize import add_resize, fit_to_source, model_scale_for, model_scales, output_size_options
 from vidsr.stages.sr import SRStage
@@ -324,48 +324,26 @@ def enhance(
             out = _write_whole(src, dst, info, enhancer, config, plans, bar, overwrite)
     demuxer, graph = out.demuxer, out.graph
     wall = time.perf_counter() - t_start
-    report: dict[str, Any] = {
-        "input": str(src),
-        "output": str(dst),
-        "pipeline": config.name,
-        "frames": out.frames,
-        "frames_lost": demuxer.frames_lost,
-        "frames_damaged": demuxer.frames_corrupt,
-        "duration_s": info.duration_s,
-        "window": window.describe() if window else None,
-        "input_video": {"width": info.video.width, "height": info.video.height, "pix_fmt": info.video.pix_fmt,
-                        "variable_frame_rate": info.video.variable_frame_rate, "colour": info.video.colour_tags()},
-        "output_video": {"size": out.output_size, "codec": config.encode.codec,
-                         "pix_fmt": choose_pix_fmt(config.encode.codec, info.video.pix_fmt, config.encode.pix_fmt),
-                         "crf": config.encode.crf, "preset": config.encode.preset,
-                         "encoder_restarts": out.restarts},
-        "chunks": out.chunks,
-        "streams": [p.describe() for p in plans],
-        "wall_s": round(wall, 3),
-        # this run's own frames: a resumed run's earlier chunks took no time here
-        "fps": round((out.frames - (out.chunks or {}).get("frames_resumed", 0)) / wall, 3) if wall > 0 else None,
-        "deinterlace": _deinterlace_report(asked, interlacing, demuxer),
-        "stages": {name: t.as_dict() for name, t in graph.timings.items()},
-        "stage_summaries": {s.name: {k: v for k, v in s.summary().items() if k != "scenes"} for s in graph.stages},
-        "scenes": _scenes(graph.stages),
-        "cache": {"hits": 0, "misses": 0, "note": "the scene-level prefix token cache is not built yet"},
-        "degradation": _degradation(graph.stages),
-        "versions": versions(),
-    }
+    report = build_report(
+        src=src, dst=dst, config=config, info=info, plans=plans, frames=out.frames,
+        frames_lost=demuxer.frames_lost, frames_damaged=demuxer.frames_corrupt, output_size=out.output_size,
+        encoder_restarts=out.restarts, wall_s=wall,
+        frames_run=out.frames - (out.chunks or {}).get("frames_resumed", 0),  # a resumed run's chunks took no time
+        window=window.describe() if window else None, chunks=out.chunks,
+        deinterlace=deinterlace_report(asked=asked, ran_as=interlacing.mode, why=interlacing.reason,
+                                       field_order=field_order_name(demuxer.field_order),
+                                       filtered=demuxer.deinterlacer is not None, frames=demuxer.deinterlaced),
+        stages={name: t.as_dict() for name, t in graph.timings.items()},
+        stage_summaries={s.name: {k: v for k, v in s.summary().items() if k != "scenes"} for s in graph.stages},
+        scenes=_scenes(graph.stages),
+    )
     if report_path:
         try:
             write_report(report, report_path)
         except OSError as err:
             why = err.strerror or str(err)
             raise OutputError(f"writing the report {report_path} failed: {why} ({dst} was written)") from None
-    lost, damaged = demuxer.frames_lost, demuxer.frames_corrupt
-    if (lost or damaged) and not ignore_errors:
-        what = " and ".join(x for x in (f"{lost} lost" if lost else "", f"{damaged} damaged" if damaged else "") if x)
-        raise CorruptInputError(
-            f"{src.name} has damaged data: {what} of {demuxer.packets} frames; {dst.name} was written with the "
-            f"{out.frames} that decoded (pass --ignore-errors to accept this and exit 0)",
-            frames_lost=lost,
-        )
+    check_damage(report, ignore_errors, packets=demuxer.packets)
     return report
 
 
@@ -450,15 +428,6 @@ def _write_chunked(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, co
                      "frames_resumed": resumed_frames, "join_s": round(join_s, 3)})
 
 
-def _deinterlace_report(asked: str, interlacing: Detection, demuxer: Demuxer) -> dict[str, Any]:
-    """What the run did about interlacing: the mode asked and run, why, the stream's field order, and the frames
-    bwdif rebuilt."""
-    return {"mode": asked, "ran_as": interlacing.mode, "why": interlacing.reason,
-            "field_order": field_order_name(demuxer.field_order),
-            "filter": "bwdif (send_frame: one frame per frame)" if demuxer.deinterlacer is not None else None,
-            "frames_deinterlaced": demuxer.deinterlaced}
-
-
 def _check_count(demuxer: Demuxer, written: int) -> None:
     if written != demuxer.frames:
         raise ProcessingError(f"internal error: {demuxer.frames} frames decoded but {written} written")
@@ -470,13 +439,3 @@ def _scenes(stages: list[Stage]) -> Any:
         if scenes is not None:
             return scenes
     return None
-
-
-def _degradation(stages: list[Stage]) -> Any:
-    """The whole video's degradation estimates: the frame-weighted mean of the per-scene ones."""
-    scenes = _scenes(stages) or []
-    total = sum(s.get("frames", 0) for s in scenes)
-    if not total:
-        return None
-    keys = scenes[0].get("degradation", {}).keys()
-    return {k: round(sum(s["degradation"][k] * s["frames"] for s in scenes) / total, 4) for k in keys}

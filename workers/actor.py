@@ -102,6 +102,7 @@ class SegmentResult:
     data: bytes
     frames: int
     frames_lost: int
+    frames_damaged: int  # decoded with errors (the demuxer's corrupt-frame count)
     packets: int
     wall_s: float
     cpu_s: float  # the actor process's CPU time on this segment: its cost when it does not share cores
@@ -112,6 +113,9 @@ class SegmentResult:
     stages: dict[str, Any]
     input_via: str  # "path" or "object store"
     summaries: dict[str, Any]  # each stage's summary for this segment (scenes, degradation, model)
+    field_order: int = 0  # the stream's field order as the demuxer read it (vidsr.media.deinterlace)
+    deinterlaced: int = 0  # frames bwdif rebuilt
+    deinterlace_filter: bool = False  # the segment's demuxer ran bwdif
 
 
 class SegmentWorker:
@@ -194,11 +198,13 @@ class SegmentWorker:
             out.unlink(missing_ok=True)
         yield SegmentResult(
             job=task.job, index=task.segment.index, data=data, frames=remuxer.frames_written,
-            frames_lost=demuxer.frames_lost, packets=demuxer.packets, wall_s=time.perf_counter() - t0,
+            frames_lost=demuxer.frames_lost, frames_damaged=demuxer.frames_corrupt, packets=demuxer.packets,
+            wall_s=time.perf_counter() - t0,
             cpu_s=time.process_time() - c0, actor=self.name, node=self.node, output_size=remuxer.output_size,
             restarts=remuxer.restarts,
             stages={name: t.as_dict() for name, t in graph.timings.items()}, input_via=via,
-            summaries={s.name: s.summary() for s in stages},
+            summaries={s.name: s.summary() for s in stages}, field_order=demuxer.field_order,
+            deinterlaced=demuxer.deinterlaced, deinterlace_filter=demuxer.deinterlacer is not None,
         )
 
     def scan(self, task: SegmentTask) -> Iterator[int | list[int]]:

@@ -22,7 +22,8 @@ import torch
 
 from vidsr.backlog import check_jobs
 from vidsr.config import PipelineConfig
-from vidsr.errors import CorruptInputError, Interrupted, UsageError
+from vidsr.errors import Interrupted, UsageError
+from vidsr.media.deinterlace import field_order_name
 from vidsr.media.limits import check_sizes
 from vidsr.media.output import atomic_output
 from vidsr.media.probe import MediaInfo
@@ -32,7 +33,7 @@ from vidsr.media.streams import SidePlan, plan_side_streams
 from vidsr.media.workdir import WorkDir
 from vidsr.pipeline import configure, for_output
 from vidsr.progress import Progress
-from vidsr.report import versions, write_report
+from vidsr.report import build_report, check_damage, deinterlace_report, write_report
 from vidsr.sr.registry import AUTO, resolve_auto
 from workers.actor import SegmentResult, SegmentTask, SegmentWorker
 from workers.config import RayConfig
@@ -85,8 +86,9 @@ def run_on_ray(
     warn: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
 ) -> list[dict[str, Any]]:
-    """Enhance every ``(src, dst)`` on Ray and return one report per job (the same keys as
-    :func:`vidsr.pipeline.enhance` plus ``segments`` and ``ray``). Each output appears, atomically, as
+    """Enhance every ``(src, dst)`` on Ray and return one report per job (the keys of
+    :func:`vidsr.pipeline.enhance`, both built by :func:`vidsr.report.build_report`; ``segments`` and ``ray``
+    filled here, ``window`` and ``chunks`` None). Each output appears, atomically, as
     soon as its own segments are done. ``stop`` ends the run early, keeping finished segments for resume.
     """
     t_start = time.perf_counter()
@@ -150,13 +152,8 @@ def run_on_ray(
             round(state.driver_s / state.computed, 4) if state.computed else None)
     if report_path:
         write_report(reports[0] if len(reports) == 1 else {"jobs": reports}, report_path)
-    lost = [j for j in todo if j.report and j.report["frames_lost"]]
-    if lost and not ignore_errors:
-        j = lost[0]
-        n = j.report["frames_lost"]
-        raise CorruptInputError(
-            f"{n} frames of {j.src.name} were lost to damaged data; {j.dst.name} holds the "
-            f"{j.report['frames']} that decoded (pass --ignore-errors to accept this)", frames_lost=n)
+    for report in reports:
+        check_damage(report, ignore_errors, packets=sum(r.get("packets", 0) for r in report["segments"]))
     return reports
 
 
@@ -373,14 +370,16 @@ def _record(task: SegmentTask, result: SegmentResult) -> dict[str, Any]:
     seg = task.segment
     return {
         "index": seg.index, "start_s": seg.start_s, "end_s": seg.end_s, "frames": result.frames,
-        "frames_lost": result.frames_lost, "wall_s": round(result.wall_s, 4),
+        "frames_lost": result.frames_lost, "frames_damaged": result.frames_damaged, "packets": result.packets,
+        "wall_s": round(result.wall_s, 4),
         "cpu_s": round(result.cpu_s, 4),
         "fps": round(result.frames / result.wall_s, 3) if result.wall_s > 0 else None,
         "actor": result.actor, "node": result.node, "attempts": task.attempt + 1, "retries": task.attempt,
         "failures": task.failures, "input_via": result.input_via, "bytes": len(result.data),
         "output_size": result.output_size, "at_keyframe": seg.at_keyframe, "on_scene_cut": seg.on_scene_cut,
         "encoder_restarts": result.restarts, "stages": result.stages,
-        "stage_summaries": result.summaries,
+        "stage_summaries": result.summaries, "field_order": result.field_order,
+        "frames_deinterlaced": result.deinterlaced, "deinterlace_filter": result.deinterlace_filter,
     }
 
 
@@ -395,27 +394,24 @@ def _finish(job: Job, config: PipelineConfig, state: _RunState, rc: RayConfig) -
     frames = sum(r["frames"] for r in records)
     scenes = _scenes(records, job)
     wall = time.perf_counter() - state.t_start
-    v = job.info.video
     size = next((r["output_size"] for r in records if r.get("output_size")), None)
-    job.report = {
-        "input": str(job.src),
-        "output": str(job.dst),
-        "pipeline": config.name,
-        "frames": frames,
-        "frames_lost": sum(r["frames_lost"] for r in records),
-        "duration_s": job.info.duration_s,
-        "input_video": {"width": v.width, "height": v.height, "pix_fmt": v.pix_fmt,
-                        "variable_frame_rate": v.variable_frame_rate, "colour": v.colour_tags()},
-        "output_video": {"size": list(size) if size else None, "codec": config.encode.codec,
-                         "crf": config.encode.crf, "preset": config.encode.preset,
-                         "encoder_restarts": sum(r.get("encoder_restarts", 0) for r in records)},
-        "streams": [p.describe() for p in job.side],
-        "wall_s": round(wall, 3),
-        "fps": round(frames / wall, 3) if wall > 0 else None,
-        "scenes": scenes,
-        "degradation": _degradation(scenes),
-        "segments": records,
-        "ray": {
+    asked = config.decode.deinterlace
+    job.report = build_report(
+        src=job.src, dst=job.dst, config=config, info=job.info, plans=job.side, frames=frames,
+        frames_lost=sum(r["frames_lost"] for r in records),
+        frames_damaged=sum(r.get("frames_damaged", 0) for r in records),
+        output_size=size, encoder_restarts=sum(r.get("encoder_restarts", 0) for r in records),
+        wall_s=wall, frames_run=frames,
+        deinterlace=deinterlace_report(
+            asked=asked, ran_as=asked, why=None,
+            field_order=field_order_name(next((r["field_order"] for r in records if "field_order" in r), 0)),
+            filtered=any(r.get("deinterlace_filter") for r in records),
+            frames=sum(r.get("frames_deinterlaced", 0) for r in records)),
+        stages=_timings(records),
+        stage_summaries=_summaries(records),
+        scenes=scenes,
+        segments=records,
+        ray={
             "pool_size": state.pool_size,
             "actors": list(state.actors),
             "resources": state.resources,
@@ -429,10 +425,42 @@ def _finish(job: Job, config: PipelineConfig, state: _RunState, rc: RayConfig) -
             "scene_cuts": len(job.scene_cuts) if job.scene_cuts is not None else None,
             "scene_scan_s": round(state.scan_s, 3) if state.scan_s is not None else None,
         },
-        "versions": versions(),
-    }
+    )
     if not rc.keep_workdir:
         job.workdir.remove()
+
+
+def _timings(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each stage's timings summed over the segments (actor time: segments run side by side)."""
+    sums: dict[str, dict[str, float]] = {}
+    for r in records:
+        for name, t in (r.get("stages") or {}).items():
+            into = sums.setdefault(name, {"frames": 0, "busy_s": 0.0, "wait_in_s": 0.0, "wait_out_s": 0.0})
+            for k in into:
+                into[k] += t.get(k) or 0
+    return {name: {"frames": int(t["frames"]), "busy_s": round(t["busy_s"], 4),
+                   "fps": round(t["frames"] / t["busy_s"], 3) if t["busy_s"] > 0 else None,
+                   "wait_in_s": round(t["wait_in_s"], 4), "wait_out_s": round(t["wait_out_s"], 4)}
+            for name, t in sums.items()}
+
+
+_SUMMED = ("frames", "megapixels_in", "resets")
+
+
+def _summaries(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each stage's summary over the segments: counts (frames, megapixels in, resets) summed, every other field
+    from the first segment's; ``scenes`` left out, as a local run's report leaves it (see ``scenes``)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for r in records:
+        for name, summary in (r.get("stage_summaries") or {}).items():
+            part = {k: v for k, v in summary.items() if k != "scenes"}
+            if name not in merged:
+                merged[name] = part
+                continue
+            for k in _SUMMED:
+                if isinstance(part.get(k), (int, float)) and isinstance(merged[name].get(k), (int, float)):
+                    merged[name][k] = round(merged[name][k] + part[k], 3)
+    return merged
 
 
 def _scenes(records: list[dict[str, Any]], job: Job) -> list[dict[str, Any]] | None:
@@ -466,12 +494,3 @@ def _merge_scene(into: dict[str, Any], part: dict[str, Any]) -> None:
     into["degradation"] = {k: round((deg_a[k] * n_a + deg_b.get(k, 0.0) * n_b) / max(n_a + n_b, 1), 4)
                            for k in deg_a}
     into.update(frames=n_a + n_b, end_index=part["end_index"], end_time=part["end_time"])
-
-
-def _degradation(scenes: list[dict[str, Any]] | None) -> dict[str, float] | None:
-    """The whole video's degradation: the frame-weighted mean over scenes, as a local run reports it."""
-    total = sum(s.get("frames", 0) for s in scenes or [])
-    if not total:
-        return None
-    keys = scenes[0].get("degradation", {}).keys()
-    return {k: round(sum(s["degradation"][k] * s["frames"] for s in scenes) / total, 4) for k in keys}
