@@ -84,3 +84,18 @@ def test_scale_3_names_no_model_the_user_did_not_choose(cli, clip, tmp_path: Pat
     src = clip("in.mp4", frames=2)
     res = cli("run", src, tmp_path / "o.mp4", "--pipeline", "fast", "--scale", "3", "--quiet")
     assert res.code == 0 and "bicubic" not in res.stderr, res.stderr
+
+
+def test_a_backlog_fits_the_size_to_each_source(cli, clip, tmp_path: Path) -> None:
+    """In a backlog, --height is each source's displayed height, as in single runs: a landscape clip and a
+    rotated (portrait) one both come out with the asked height as shown."""
+    src = tmp_path / "in"
+    src.mkdir()
+    a = clip("in/land.mp4", frames=3)
+    b = clip("in/port.mp4", frames=3, rotation=90)
+    out = tmp_path / "out"
+    out.mkdir()
+    res = cli("run", src, out, "--pipeline", "fast", "--preset", "ultrafast", "--quiet", "--height", "192")
+    assert res.code == 0, res.stderr
+    assert _size(out / a.name)[:2] == (288, 192)  # 96x64 shown landscape: 192 high
+    assert _size(out / b.name)[:2] == (192, 128)  # stored 96x64, shown 64x96: 192 high as shown

@@ -21,6 +21,7 @@ from vidsr.media.remux import check_codec
 from vidsr.pipeline import Enhancer, configure, enhance, for_output
 from vidsr.progress import ProgressSpec
 from vidsr.report import check_damage, write_report
+from vidsr.stages.resize import fit_to_source
 
 __all__ = ["VIDEO_SUFFIXES", "expand_jobs", "check_jobs", "enhance_backlog"]
 
@@ -67,6 +68,15 @@ def check_jobs(jobs: list[tuple[Path, Path]], overwrite: bool) -> list[MediaInfo
     return infos
 
 
+def _fitted(config: PipelineConfig, src: Path, scale_chosen: bool) -> PipelineConfig:
+    """The backlog's config for one source: an asked output size (``--height``/``--size``) is fitted to this
+    source's shape and rotation, as a single run does; without one the config is shared as it is."""
+    if not any(s.type == "resize" for s in config.stages):
+        return config
+    v = probe(src).video
+    return fit_to_source(config, v.width, v.height, v.rotation, scale_chosen=scale_chosen)
+
+
 def enhance_backlog(
     jobs: list[tuple[Path, Path]],
     *,
@@ -90,10 +100,14 @@ def enhance_backlog(
     for _, dst in jobs:  # every output's container takes its encoder, or the backlog stops before any work
         for_output(config, dst, codec_chosen=codec is not None)
     check_jobs(jobs, overwrite)
-    held = Enhancer(config)
+    held: dict[str, Enhancer] = {}  # one per distinct graph: an output size fits each source (its shape, rotation)
     reports = []
     for src, dst in jobs:
-        report = enhance(src, dst, enhancer=held, codec=codec, overwrite=overwrite, ignore_errors=True,
+        job_config = _fitted(config, src, scale_chosen=overrides.get("scale") is not None)
+        key = repr([(s.type, sorted(s.params.items())) for s in job_config.stages])
+        if key not in held:
+            held[key] = Enhancer(job_config)
+        report = enhance(src, dst, enhancer=held[key], codec=codec, overwrite=overwrite, ignore_errors=True,
                          progress=progress, warn=warn)
         reports.append(report)
         if done is not None:
