@@ -47,10 +47,11 @@ def make_clip(path: Path, width: int, height: int, frames: int) -> Path:
     return path
 
 
-def peak_rss_mb(src: Path, dst: Path, preset: str) -> tuple[float, float]:
+def peak_rss_mb(src: Path, dst: Path, preset: str, pipeline: str = "default") -> tuple[float, float]:
+    """(peak RSS in MB, wall seconds) of one run in a fresh process (so no earlier run's peak counts)."""
     code = (
         "import resource, vidsr; "
-        f"vidsr.enhance({str(src)!r}, {str(dst)!r}, pipeline='default', model='bicubic', scale=2, "
+        f"vidsr.enhance({str(src)!r}, {str(dst)!r}, pipeline={pipeline!r}, model='bicubic', scale=2, "
         f"preset={preset!r}, overwrite=True); "
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )

@@ -10,27 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from memory_4k import make_clip  # noqa: E402  (bench/ is not a package)
-
-
-def peak_rss_mb(src: Path, dst: Path, pipeline: str, preset: str) -> tuple[float, float]:
-    code = (
-        "import resource, vidsr; "
-        f"vidsr.enhance({str(src)!r}, {str(dst)!r}, pipeline={pipeline!r}, model='bicubic', scale=2, "
-        f"preset={preset!r}, overwrite=True); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    )
-    t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip().splitlines()[-1]) / 1024, time.perf_counter() - t0
+from memory_4k import make_clip, peak_rss_mb  # noqa: E402  (bench/ is not a package)
 
 
 def main() -> int:
@@ -45,7 +31,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(Path(tmp) / "8k.mp4", 7680, 4320, args.frames)
         for pipeline in args.pipelines:
-            rss, wall = peak_rss_mb(clip, Path(tmp) / "out.mp4", pipeline, args.preset)
+            rss, wall = peak_rss_mb(clip, Path(tmp) / "out.mp4", args.preset, pipeline)
             run = {"pipeline": pipeline, "preset": args.preset, "peak_rss_mb": round(rss), "wall_s": round(wall, 1)}
             results["runs"].append(run)
             print(json.dumps(run), flush=True)

@@ -34,7 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vidsr.models.basic_var import AdaLNBlock, AdaLNHead, KVCache, RoPE2D, grid_positions
-from vidsr.models.quant import MultiScaleQuantizer, scale_hws
+from vidsr.models.quant import MultiScaleQuantizer
 from vidsr.models.vqvae import VQVAE
 
 __all__ = [
@@ -71,11 +71,6 @@ class DetailConfig:
     rope_ref: float = 16.0
     fusion_width: int = 32
     fusion_blocks: int = 3
-
-    @property
-    def first(self) -> int:
-        """Index of the first predicted scale."""
-        return len(self.schedule) - self.predicted
 
     @classmethod
     def from_json(cls, text: str) -> DetailConfig:
@@ -414,6 +409,3 @@ def load_detail(path: Path | str, device: torch.device | str = "cpu") -> tuple[D
         nets[name] = net.to(device).eval()
     return cfg, nets
 
-
-def latent_hws(h: int, w: int, cfg: DetailConfig) -> list[tuple[int, int]]:
-    return scale_hws(h, w, cfg.schedule)[-cfg.predicted :]
