@@ -1,6 +1,10 @@
 """The --ray path on a real local Ray (``ray.init(num_cpus=2)``, shared by the module): a multi-segment
 clip gives the single-process output, a stopped job resumes without redoing finished segments, a backlog
-runs from the CLI, and bad input reads exactly as it does locally.
+runs from the CLI, bad input reads exactly as it does locally, and the job's report has the local report's keys.
+
+Ray is started once in the test process, here: starting it again after a ``ray.shutdown()`` can crash the
+process (ray-project/ray#31145), so every test that needs a local Ray lives in this module, and the
+multi-node cluster test runs in a child process (``ray_cluster_job.py``).
 
 Equality is exact where the encoder runs lossless (libx264 ``crf 0``): the decoded frames are then the
 enhanced frames, so a frame lost, doubled or shifted at a join shows. It is exact with a lossy encoder too
@@ -20,6 +24,7 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -333,3 +338,63 @@ def test_a_cpu_pool_grows_gpu_actors_when_gpu_nodes_join(monkeypatch: pytest.Mon
     assert grow() == []
     gpus["n"] = 2.0
     assert len(grow()) == 2 and grow() == []  # two GPUs: two actors, once
+
+
+# --- one report, one set of keys -------------------------------------------------------------------------
+
+
+def report_config(chunk_seconds: float = 0.0) -> PipelineConfig:
+    c = configure("default", model="bicubic", device="cpu", preset="ultrafast")
+    c.encode.chunk_seconds = chunk_seconds
+    return c
+
+
+def key_paths(value: Any, prefix: str = "") -> set[str]:
+    """Every key of a report, dotted for nested dicts (lists and None values are leaves)."""
+    if not isinstance(value, dict):
+        return set()
+    paths = set()
+    for k, v in value.items():
+        paths.add(prefix + k)
+        paths |= key_paths(v, f"{prefix}{k}.")
+    return paths
+
+
+def shared_dict_paths(a: Any, b: Any, prefix: str = "") -> tuple[set[str], set[str]]:
+    """The keys of ``a`` and ``b`` where both are dicts (a key filled in one report and None in the other is
+    compared at its own level only)."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return set(), set()
+    ka, kb = {prefix + k for k in a}, {prefix + k for k in b}
+    for k in a.keys() & b.keys():
+        sa, sb = shared_dict_paths(a[k], b[k], f"{prefix}{k}.")
+        ka |= sa
+        kb |= sb
+    return ka, kb
+
+
+def test_local_and_ray_reports_have_the_same_keys(local_ray, clip, tmp_path: Path) -> None:
+    """One short clip through a local whole-file run, a local chunked run and a --ray job gives reports with the
+    same keys, nested dicts included (``vidsr.report.build_report`` builds all three; a key one kind of run does
+    not fill is there as None)."""
+    src = clip("in.mp4", frames=30, options={"g": "10"})  # 1.2 s
+    whole = enhance(src, tmp_path / "whole.mp4", pipeline=report_config())
+    chunked = enhance(src, tmp_path / "chunked.mp4", pipeline=report_config(chunk_seconds=0.4))
+    assert chunked["chunks"] and chunked["chunks"]["chunks"] > 1 and whole["chunks"] is None
+    rc = RayConfig(segment=SegmentConfig(seconds=0.4, min_seconds=0.3, max_seconds=0.6))
+    (on_ray,) = run_on_ray([(src, tmp_path / "ray.mp4")], pipeline=report_config(), ray_config=rc)
+    assert on_ray["ray"]["segments_total"] > 1 and whole["ray"] is None and whole["segments"] is None
+
+    for local in (whole, chunked):
+        ka, kb = shared_dict_paths(local, on_ray)
+        assert ka == kb, (sorted(ka - kb), sorted(kb - ka))
+    assert whole.keys() == on_ray.keys() == chunked.keys()
+    # the facts the Ray report used to lack are there and agree with the local run's
+    for key in ("frames", "frames_lost", "frames_damaged"):
+        assert on_ray[key] == whole[key], key
+    assert on_ray["output_video"]["pix_fmt"] == whole["output_video"]["pix_fmt"]
+    assert on_ray["stages"].keys() == whole["stages"].keys()
+    assert on_ray["stage_summaries"].keys() == whole["stage_summaries"].keys()
+    assert on_ray["cache"] == whole["cache"]
+    assert {k: v["frames"] for k, v in on_ray["stages"].items()} == {k: v["frames"] for k, v in whole["stages"].items()}
+    assert key_paths(whole["stage_summaries"]) == key_paths(on_ray["stage_summaries"])
