@@ -5,7 +5,7 @@ into each real source kind (``vidsr.degrade.sources``: clean, x264/x265/VP9/AV1 
 camera-like noise), plus three variants of the camera kind that tell where its noise goes: the same
 source encoded without the noise (``camera-nonoise``), the noise under a light encode (CRF 16,
 ``camera-crf16``) and the noise with no codec (4:2:0 only, ``camera-raw``). The analysis vector
-(``ANALYSIS_FIELDS``: the four conditioning fields, then ``detail_loss``) is measured on the last
+(``ANALYSIS_FIELDS``: noise, blur, blockiness, ringing, ``detail_loss``) is measured on the last
 (predicted) frame, as the analysis stage measures a frame. Per field and kind: mean and spread over the
 pictures; per pair of kinds that differ in one known factor: how often the field moves the right way
 on the same picture, and the separation (difference of means over the pooled spread: below 1 the field

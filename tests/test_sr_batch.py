@@ -1,4 +1,4 @@
-"""The SR model call is explicit: ``model(SRBatch(x, degradation_B4, scene_ids))``, nothing set on the model.
+"""The SR model call is explicit: ``model(SRBatch(x, degradation_BF, scene_ids))``, nothing set on the model.
 
 Issue 19: the SR stage and the tiler used to set ``model.degradation`` / ``model.scenes`` before a call and
 clear them after, and the CNN assumed the tiler's stacking order (item i belongs to frame i mod B). Now a

@@ -28,7 +28,7 @@ class Counting(Bicubic):
     def __call__(self, batch: SRBatch | torch.Tensor) -> torch.Tensor:
         batch = as_batch(batch)
         self.calls.append(tuple(batch.x_BCHW.shape))
-        self.seen.append(batch.degradation_B4)
+        self.seen.append(batch.degradation_BF)
         return super().__call__(batch)
 
 
@@ -45,8 +45,8 @@ def test_a_batch_over_the_budget_is_cut_into_whole_frames_with_their_own_vectors
     batch = SRBatch(x, torch.arange(12, dtype=torch.float32).reshape(3, 4))
     out = upscale_tiled(model, batch, tile=16, overlap=4, budget_pixels=40 * 56 * 2)
     assert model.calls == [(2, 3, 40, 56), (1, 3, 40, 56)]
-    assert [v.tolist() for v in model.seen] == [batch.degradation_B4[:2].tolist(), batch.degradation_B4[2:].tolist()]
-    assert batch.degradation_B4.shape == (3, 4)  # the caller's vectors untouched
+    assert [v.tolist() for v in model.seen] == [batch.degradation_BF[:2].tolist(), batch.degradation_BF[2:].tolist()]
+    assert batch.degradation_BF.shape == (3, 4)  # the caller's vectors untouched
     assert torch.equal(out, Bicubic(2, x.device)(x))
 
 

@@ -16,6 +16,6 @@ __all__ = ["batch_degradations"]
 
 
 def batch_degradations(x_BCHW: torch.Tensor) -> torch.Tensor:
-    """``B x 4`` float32 (layout: ``DEGRADATION_FIELDS``) of a float RGB batch in [0, 1]."""
+    """``B x F`` float32 (layout: ``DEGRADATION_FIELDS``) of a float RGB batch in [0, 1]."""
     imgs = (x_BCHW.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return torch.from_numpy(np.stack([degradation_vector(im) for im in imgs]))

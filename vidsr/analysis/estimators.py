@@ -16,7 +16,7 @@ threads slowed this stage twenty-fold on a loaded 2-core machine; the OpenCV cal
 single-threaded at these sizes (timed the same under ``cv2.setNumThreads(1)``).
 
 Against the truth of real sources (``bench/analysis_sources.py``: held-out photographs made into
-``vidsr.degrade.sources`` kinds), the four conditioning fields do not tell a clean source from an
+``vidsr.degrade.sources`` kinds), the first four fields do not tell a clean source from an
 encoded one: their means move by at most a quarter of their spread between pictures, and none orders
 clean < x264 CRF 23 < CRF 28 on more than half of the pictures. ``detail_loss`` does, on all 31 at x2
 (81% at x4, where the small frames give one tile each). The noise field reads sensor noise wherever it is left in
@@ -53,19 +53,18 @@ __all__ = [
     "analysis_vector",
 ]
 
-# The layout of Frame.degradation (float32). The model is conditioned on it: append, never reorder.
+# The layout of Frame.degradation (float32). Models are conditioned on its first ``cond_dim`` fields: append,
+# never reorder (cnn_x4 reads the first 4, cnn_x2 all 5).
 DEGRADATION_FIELDS: tuple[str, ...] = (
     "noise",  # std of the luma noise, in 8-bit code values (0 = clean; ~5 is visible grain)
     "blur",  # edge width as a Gaussian sigma in pixels (~0.5-1.2 for a sharp photo; larger is blurrier)
     "blockiness",  # 8x8 grid discontinuity: boundary / interior gradient ratio minus 1 (0 = no blocks)
     "ringing",  # overshoot and ripple of the typical edge, as a fraction of its step (0 = clean step)
-)
-# What degrade-analysis measures and reports: the conditioning fields, then fields no shipped model reads
-# yet. Kept apart because consumers fix the conditioning vector at 4 (the VAR's DEG_DIM, the cnn's
-# cond_dim, vidsr.train.source_data's pool); a model that is to read a field here must say so first.
-ANALYSIS_FIELDS: tuple[str, ...] = DEGRADATION_FIELDS + (
     "detail_loss",  # finest-scale detail missing from textured areas (codec or blur); ~0.25 clean, rises
 )
+# What degrade-analysis measures and reports: today the same fields (a field measured for the report before any
+# model reads it would go here, after the conditioning fields).
+ANALYSIS_FIELDS: tuple[str, ...] = DEGRADATION_FIELDS
 
 TILE = 64
 REACH = 8  # profile half-length: enough for a blur sigma of ~5 px after the extra sigma-2 blur
@@ -369,10 +368,8 @@ def _vector(image: np.ndarray, p: EstimatorParams, fields: int) -> np.ndarray:
     blur = blur_width(edges)
     strong = edges.strength_E > p.edge_threshold
     ring = ringing(EdgeProfiles(edges.profiles_LE[:, strong], edges.strength_E[strong]))
-    values = [noise, 0.0 if math.isnan(blur) else blur, blockiness(y), ring]
-    if fields > len(DEGRADATION_FIELDS):
-        values.append(detail_loss(y, p.detail_gate, fine_r=fine))
-    return np.array(values, dtype=np.float32)
+    values = [noise, 0.0 if math.isnan(blur) else blur, blockiness(y), ring, detail_loss(y, p.detail_gate, fine_r=fine)]
+    return np.array(values[:fields], dtype=np.float32)
 
 
 def degradation_vector(image: np.ndarray, params: EstimatorParams | None = None) -> np.ndarray:

@@ -4,12 +4,12 @@ An EDSR-style residual body that runs at half the LR resolution (pixel-unshuffle
 out), so a 480p frame costs about a quarter of the same net at full resolution, and a global bicubic
 skip, so the net only learns the correction (and starts as exact bicubic: the tail is zero-initialised).
 
-With ``cond_dim`` > 0 the net is told how degraded its input is: degrade-analysis's vector (noise,
-blur, blockiness, ringing, measured on the LQ frame) goes through a small MLP to a per-channel scale
-and shift after every residual block (FiLM). A blind net must pick one cleaning strength for every
-input; measured on the held-out set, the blind peer over-smooths nearly clean inputs (-0.5 dB against
-bicubic on ``light``) and under-cleans ``medium``. The MLP's output layer starts at zero, so a
-conditioned net initialised from blind weights starts as exactly that blind net.
+With ``cond_dim`` > 0 the net is told how degraded its input is: the first ``cond_dim`` fields of
+degrade-analysis's vector (noise, blur, blockiness, ringing, detail loss, measured on the LQ frame) go
+through a small MLP to a per-channel scale and shift after every residual block (FiLM). A blind net must
+pick one cleaning strength for every input; measured on the held-out set, the blind peer over-smooths
+nearly clean inputs (-0.5 dB against bicubic on ``light``) and under-cleans ``medium``. The MLP's output
+layer starts at zero, so a conditioned net initialised from blind weights starts as exactly that blind net.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ __all__ = ["CNNConfig", "ResBlock", "CompactSR", "save_weights", "load_weights",
 
 # Centre and spread of each degradation field (DEGRADATION_FIELDS order) over the training degradations,
 # so the MLP sees values near [-1, 1]; an unmeasured field (NaN) reads as the centre.
-DEG_CENTRE = (0.5, 1.2, 0.2, 0.3)
-DEG_SPREAD = (0.5, 0.5, 0.2, 0.4)
+DEG_CENTRE = (0.5, 1.2, 0.2, 0.3, 0.33)
+DEG_SPREAD = (0.5, 0.5, 0.2, 0.4, 0.08)
 
 
 def normalise_degradation(deg_BF: torch.Tensor, fields: int) -> torch.Tensor:

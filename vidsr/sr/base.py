@@ -37,7 +37,7 @@ class Capabilities:
 
 @runtime_checkable
 class SuperResolver(Protocol):
-    """Batch in, batch out: ``model(SRBatch(x_BCHW, degradation_B4, scene_ids))`` with ``x_BCHW`` float
+    """Batch in, batch out: ``model(SRBatch(x_BCHW, degradation_BF, scene_ids))`` with ``x_BCHW`` float
     RGB in [0, 1] on ``device`` -> ``B x C x sH x sW``. A bare tensor is taken as a batch with no vectors
     and no scene ids (``vidsr.sr.batch.as_batch``). A call reads nothing set on the model between calls.
 

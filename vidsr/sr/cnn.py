@@ -46,7 +46,7 @@ class CNN:
     the cross-faded overlap.
 
     A conditioned net (``cfg.cond_dim`` > 0) runs each item with the batch's vector for it
-    (``SRBatch.degradation_B4``: degrade-analysis's, or measured by the tiler on the whole frame); a
+    (``SRBatch.degradation_BF``: degrade-analysis's, or measured by the tiler on the whole frame); a
     batch without vectors (or with a non-finite one) is measured here, item by item.
     """
 
@@ -70,7 +70,7 @@ class CNN:
     def _vectors(self, batch: SRBatch) -> torch.Tensor | None:
         if not self.net.cfg.cond_dim:
             return None
-        given = batch.degradation_B4
+        given = batch.degradation_BF
         if given is not None and torch.isfinite(given).all():
             return given.to(torch.float32)
         return batch_degradations(batch.x_BCHW)

@@ -176,7 +176,7 @@ def upscale_tiled(
     grid = TileGrid.make(H, W, tile, overlap, model.context)
     if grid.whole:
         return model(batch)
-    if model.capabilities.conditioned and batch.degradation_B4 is None:
+    if model.capabilities.conditioned and batch.degradation_BF is None:
         # a model conditioned on degrade-analysis's vector, called without one: measure the whole frames
         # here, so every tile of a frame is run with that frame's vector (a tile's own would differ)
         from vidsr.analysis.batch import batch_degradations

@@ -83,7 +83,7 @@ def window_changes(
 
 
 class VarSR:
-    """A batch's vectors (``SRBatch.degradation_B4``) go to the base CNN; its scene ids clear the token
+    """A batch's vectors (``SRBatch.degradation_BF``) go to the base CNN; its scene ids clear the token
     cache at a cut; ``detail`` in [0, 1]: how much of the VAR's change reaches the output.
 
     ``configure_cache(TokenCacheParams(...))`` turns the scene-level token cache on: the frames of one
@@ -125,12 +125,12 @@ class VarSR:
             "entries": len(self.cache),
         }
 
-    def _base(self, x_BCHW: torch.Tensor, degradation_B4: torch.Tensor | None) -> torch.Tensor:
+    def _base(self, x_BCHW: torch.Tensor, degradation_BF: torch.Tensor | None) -> torch.Tensor:
         """The CNN's frames, tiled only above its memory budget (as the SR stage would run it); vectors
         with a non-finite value are dropped, so the base measures those frames whole."""
-        if degradation_B4 is not None and not torch.isfinite(degradation_B4).all():
-            degradation_B4 = None
-        return upscale_tiled(self.base, SRBatch(x_BCHW, degradation_B4), 512, 16, 4, budget_pixels=int(2.1e6))
+        if degradation_BF is not None and not torch.isfinite(degradation_BF).all():
+            degradation_BF = None
+        return upscale_tiled(self.base, SRBatch(x_BCHW, degradation_BF), 512, 16, 4, budget_pixels=int(2.1e6))
 
     @torch.inference_mode()
     def __call__(self, batch: SRBatch | torch.Tensor) -> torch.Tensor:
@@ -138,7 +138,7 @@ class VarSR:
         batch = as_batch(batch)
         x_BCHW = batch.x_BCHW
         if self.detail == 0.0:
-            return self._base(x_BCHW.float(), batch.degradation_B4).clamp_(0, 1).to(x_BCHW.dtype)
+            return self._base(x_BCHW.float(), batch.degradation_BF).clamp_(0, 1).to(x_BCHW.dtype)
         base, change = self.base_and_change(batch)
         return (base + self.detail * change).clamp_(0, 1).to(x_BCHW.dtype)
 
@@ -149,7 +149,7 @@ class VarSR:
         batch = as_batch(batch)
         x = batch.x_BCHW.float()
         scenes = batch.scene_ids
-        base = self._base(x, batch.degradation_B4)
+        base = self._base(x, batch.degradation_BF)
         B, C, H, W = x.shape
         grid = TileGrid.make(H, W, self.window - 2 * self.margin, self.margin, self.margin)
         if grid.whole and (H != self.window or W != self.window):  # a frame smaller than one window

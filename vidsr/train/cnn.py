@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from vidsr.analysis.batch import batch_degradations
+from vidsr.analysis.estimators import DEGRADATION_FIELDS
 from vidsr.data import eval_images, train_images
 from vidsr.degrade import degrade, preset, sample_params
 from vidsr.models.cnn import CNNConfig, CompactSR, save_weights
@@ -105,7 +106,7 @@ def make_conditioned_batch(
     degradation: str = "sampled",
     region: int = 128,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(LQ, HQ, degradation vectors ``B x 4``): two crops per degraded ``region`` x ``region`` LQ area."""
+    """(LQ, HQ, degradation vectors ``B x F``): two crops per degraded ``region`` x ``region`` LQ area."""
     rng = np.random.default_rng([seed, 2, step])
     lqs, hqs, degs = [], [], []
     for _ in range((batch + 1) // 2):
@@ -160,7 +161,10 @@ def _parse() -> argparse.ArgumentParser:
     ap.add_argument("--refresh-every", type=int, default=200, help="with --sources real: steps between refreshes")
     ap.add_argument("--refresh", type=float, default=0.1, help="with --sources real: share of the pool renewed")
     ap.add_argument("--cond", action="store_true", help="condition the net on degrade-analysis's vector")
+    ap.add_argument("--cond-fields", type=int, default=4, choices=range(1, len(DEGRADATION_FIELDS) + 1),
+                    help="with --cond: how many of its fields (DEGRADATION_FIELDS order; 5 adds detail_loss)")
     ap.add_argument("--region", type=int, default=128, help="with --cond: LQ side of each degraded region")
+    ap.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate ramp (a run from --init)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-every", type=int, default=250)
@@ -180,6 +184,12 @@ def _init_from(model: CompactSR, path: Path) -> None:
     else:
         src = torch.load(path, map_location="cpu", weights_only=True)["model"]
     own = model.state_dict()
+    film_in = src.get("film.0.weight")
+    if film_in is not None and "film.0.weight" in own and film_in.shape[1] < own["film.0.weight"].shape[1]:
+        # a field appended to the vector: its column starts at zero, so the start is exactly the source net
+        wider = torch.zeros_like(own["film.0.weight"])
+        wider[:, : film_in.shape[1]] = film_in
+        src = {**src, "film.0.weight": wider}
     model.load_state_dict({k: v for k, v in src.items() if k in own and own[k].shape == v.shape}, strict=False)
     for i, block in enumerate(model.body):
         if f"body.{i}.conv2.weight" not in src:
@@ -228,9 +238,8 @@ def _held_out(
 def main(argv: list[str] | None = None) -> None:
     args = _parse().parse_args(argv)
     run = Run(args.out, args.threads, args.seed)
-    model = CompactSR(
-        CNNConfig(scale=args.scale, channels=args.channels, blocks=args.blocks, cond_dim=4 if args.cond else 0)
-    )
+    cond_dim = args.cond_fields if args.cond else 0
+    model = CompactSR(CNNConfig(scale=args.scale, channels=args.channels, blocks=args.blocks, cond_dim=cond_dim))
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.99))
     budget = Budget(args.steps, args.minutes)
     if (ck := run.load()) is not None:
@@ -261,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     mean = Mean()
     budget.start_clock()
     while not budget.done():
-        lr = cosine_lr(opt, args.lr, budget.progress())
+        lr = cosine_lr(opt, args.lr, budget.progress(), args.warmup, budget.step)
         lq, hq, deg = batch(budget.step)
         loss = F.l1_loss(model(lq, deg), hq)
         opt.zero_grad(set_to_none=True)

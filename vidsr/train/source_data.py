@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from vidsr.analysis.batch import batch_degradations
+from vidsr.analysis.estimators import DEGRADATION_FIELDS
 from vidsr.degrade import degrade, sample_params
 from vidsr.degrade.sources import SourceParams, make_source, pan_clip, sample_source, source_kind
 
@@ -44,7 +45,7 @@ class SourcePool:
         R, s = spec.region, spec.scale
         self.lq = np.zeros((spec.size, R, R, 3), np.uint8)
         self.hq = np.zeros((spec.size, R * s, R * s, 3), np.uint8)
-        self.vec = np.zeros((spec.size, 4), np.float32)
+        self.vec = np.zeros((spec.size, len(DEGRADATION_FIELDS)), np.float32)
         self.kinds: list[str] = [""] * spec.size
         self._fill(range(spec.size), np.random.default_rng([seed, 0]))
 
@@ -89,7 +90,7 @@ class SourcePool:
         self._fill(sorted(rng.choice(self.spec.size, size=n, replace=False).tolist()), rng)
 
     def batch(self, n: int, patch: int, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(LQ ``n x 3 x patch x patch``, HQ, vectors ``n x 4``) cut from random entries."""
+        """(LQ ``n x 3 x patch x patch``, HQ, vectors ``n x F``) cut from random entries."""
         rng = np.random.default_rng([self.seed, 2, step])
         s, R = self.spec.scale, self.spec.region
         idx = rng.integers(0, self.spec.size, size=n)
