@@ -21,10 +21,11 @@ from vidsr.errors import (  # noqa: E402
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from vidsr.frame import Frame
+    from vidsr.options import RunOptions
     from vidsr.pipeline import Enhancer, configure, enhance
 
 _LAZY = {"enhance": "vidsr.pipeline", "Enhancer": "vidsr.pipeline", "configure": "vidsr.pipeline",
-         "Frame": "vidsr.frame"}
+         "Frame": "vidsr.frame", "RunOptions": "vidsr.options"}
 
 
 def __getattr__(name: str) -> object:
@@ -42,6 +43,7 @@ __all__ = [
     "enhance",
     "Enhancer",
     "configure",
+    "RunOptions",
     "Frame",
     "VidsrError",
     "UsageError",

@@ -18,6 +18,7 @@ from vidsr.media.containers import SCAN_SUFFIXES, backlog_name
 from vidsr.media.output import check_paths
 from vidsr.media.probe import MediaInfo, check_local_input, probe
 from vidsr.media.remux import check_codec
+from vidsr.options import RunOptions
 from vidsr.pipeline import Enhancer, configure, enhance, for_output
 from vidsr.progress import ProgressSpec
 from vidsr.report import check_damage, write_report
@@ -81,6 +82,7 @@ def enhance_backlog(
     jobs: list[tuple[Path, Path]],
     *,
     pipeline: str | PipelineConfig = "default",
+    options: RunOptions | None = None,
     overwrite: bool = False,
     ignore_errors: bool = False,
     progress: ProgressSpec = False,
@@ -94,20 +96,20 @@ def enhance_backlog(
     Damaged input is reported like a single run's, but only once every video is done (its output holds the
     frames that decoded), so one damaged file does not hold up the rest of the backlog.
     """
-    config = configure(pipeline, **overrides)
+    opts = RunOptions.of(options, **overrides)
+    config = configure(pipeline, opts)
     check_codec(config.encode.codec)
-    codec = overrides.get("codec")
     for _, dst in jobs:  # every output's container takes its encoder, or the backlog stops before any work
-        for_output(config, dst, codec_chosen=codec is not None)
+        for_output(config, dst, codec_chosen=opts.chosen("codec"))
     check_jobs(jobs, overwrite)
     held: dict[str, Enhancer] = {}  # one per distinct graph: an output size fits each source (its shape, rotation)
     reports = []
     for src, dst in jobs:
-        job_config = _fitted(config, src, scale_chosen=overrides.get("scale") is not None)
+        job_config = _fitted(config, src, scale_chosen=opts.chosen("scale"))
         key = repr([(s.type, sorted(s.params.items())) for s in job_config.stages])
         if key not in held:
             held[key] = Enhancer(job_config)
-        report = enhance(src, dst, enhancer=held[key], codec=codec, overwrite=overwrite, ignore_errors=True,
+        report = enhance(src, dst, enhancer=held[key], codec=opts.codec, overwrite=overwrite, ignore_errors=True,
                          progress=progress, warn=warn)
         reports.append(report)
         if done is not None:

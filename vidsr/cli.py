@@ -21,6 +21,7 @@ from vidsr import __version__
 from vidsr.cli_ray import add_ray_option, add_submit_parser, ray_compat_argv
 from vidsr.device import DEVICE_CHOICES
 from vidsr.errors import EXIT_INTERRUPTED, EXIT_PROCESSING, EXIT_USAGE, Interrupted, VidsrError
+from vidsr.options import RunOptions
 from vidsr.progress import PROGRESS_MODES, ProgressOptions
 
 __all__ = ["main", "build_parser"]
@@ -188,13 +189,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         args.input[0],
         args.output,
         pipeline=args.pipeline,
-        scale=args.scale,
-        model=args.model,
-        device=args.device,
-        codec=args.codec,
-        crf=args.crf,
-        preset=args.preset,
-        pix_fmt=args.pix_fmt,
+        options=RunOptions.from_args(args),
         overwrite=args.overwrite,
         ignore_errors=args.ignore_errors,
         progress=_progress(args),
@@ -202,10 +197,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         warn=_warn,
         start=args.start,
         duration=args.duration,
-        size=args.size,
-        height=args.height,
-        deinterlace=args.deinterlace,
-        detail=args.detail,
     )
     if not args.quiet:
         _summary(report)
@@ -248,11 +239,9 @@ def _run_backlog(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> int
     from vidsr.backlog import enhance_backlog
 
     enhance_backlog(
-        jobs, pipeline=args.pipeline, scale=args.scale, model=args.model, device=args.device, codec=args.codec,
-        crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt, overwrite=args.overwrite,
+        jobs, pipeline=args.pipeline, options=RunOptions.from_args(args), overwrite=args.overwrite,
         ignore_errors=args.ignore_errors, progress=_progress(args), report_path=args.report,
         warn=_warn, done=None if args.quiet else _summary,
-        size=args.size, height=args.height, deinterlace=args.deinterlace, detail=args.detail,
     )
     return 0
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ from vidsr.media.segments import join_segments, segment_file_suffix
 from vidsr.media.streams import SidePlan, plan_side_streams
 from vidsr.media.window import Window, plan_window
 from vidsr.media.workdir import WorkDir, fingerprint
+from vidsr.options import RunOptions
 from vidsr.progress import Progress, ProgressSpec
 from vidsr.report import build_report, check_damage, deinterlace_report, write_report
 from vidsr.stages import Stage, build_stage
@@ -46,31 +47,21 @@ __all__ = ["configure", "for_output", "Enhancer", "enhance"]
 log = logging.getLogger("vidsr")
 
 
-def configure(
-    pipeline: str | PipelineConfig = "default",
-    *,
-    scale: int | None = None,
-    model: str | None = None,
-    device: str | None = None,
-    codec: str | None = None,
-    crf: int | None = None,
-    preset: str | None = None,
-    pix_fmt: str | None = None,
-    size: str | tuple[int, int] | None = None,
-    height: int | None = None,
-    deinterlace: str | None = None,
-    detail: float | None = None,
-) -> PipelineConfig:
-    """Load a pipeline and apply the command-line style overrides to a copy of it.
+def configure(pipeline: str | PipelineConfig = "default", options: RunOptions | None = None,
+              **overrides: Any) -> PipelineConfig:
+    """Load a pipeline and apply a run's options (:class:`~vidsr.options.RunOptions`, or its fields as keywords)
+    to a copy of it.
 
     ``size`` (``"1920x1080"`` or ``(1920, 1080)``) or ``height`` (width kept in proportion, even) adds a last
     ``resize`` stage to that exact size; a ``scale`` between the model's (3) is its next larger (x4) then resized;
     ``deinterlace`` is auto, on, tff, bff or off (``DecodeConfig.deinterlace``)."""
     if not isinstance(pipeline, (str, os.PathLike, PipelineConfig)):
         raise UsageError(f"pipeline must be a name, a YAML path or a PipelineConfig, got {_shown(pipeline)}")
+    o = RunOptions.of(options, **overrides)
+    scale, model, device, detail = o.scale, o.model, o.device, o.detail
     for name, value, tp in (("scale", scale, int), ("model", model, str), ("device", device, str),
-                            ("codec", codec, str), ("crf", crf, int), ("preset", preset, str),
-                            ("pix_fmt", pix_fmt, str)):
+                            ("codec", o.codec, str), ("crf", o.crf, int), ("preset", o.preset, str),
+                            ("pix_fmt", o.pix_fmt, str)):
         if value is not None and (not isinstance(value, tp) or isinstance(value, bool)):
             raise UsageError(f"{name} must be {'an int' if tp is int else 'a str'}, got {_shown(value)}")
     config = copy.deepcopy(pipeline) if isinstance(pipeline, PipelineConfig) else load_pipeline(pipeline)
@@ -88,14 +79,14 @@ def configure(
         sr.params = {**sr.params, **sr_overrides}
     if sr is not None and sr.params.get("model", "auto") == "auto":
         _check_auto_scale(int(sr.params.get("scale", 2)))
-    add_resize(config, *output_size_options(size, height), factor=factor)
-    if deinterlace is not None:
-        config.decode.deinterlace = deinterlace
+    add_resize(config, *output_size_options(o.size, o.height), factor=factor)
+    if o.deinterlace is not None:
+        config.decode.deinterlace = o.deinterlace
     if config.decode.deinterlace not in DEINTERLACE_MODES:
         raise UsageError(f"deinterlace '{config.decode.deinterlace}' is not one of {', '.join(DEINTERLACE_MODES)}")
-    for key, value in (("codec", codec), ("crf", crf), ("preset", preset), ("pix_fmt", pix_fmt)):
-        if value is not None:
-            setattr(config.encode, key, value)
+    for key in ("codec", "crf", "preset", "pix_fmt"):
+        if o.chosen(key):
+            setattr(config.encode, key, getattr(o, key))
     if isinstance(config.encode.crf, int) and not 0 <= config.encode.crf <= 63:  # a wrong type: check_config
         raise UsageError(f"--crf {config.encode.crf} is out of range (0-51 for x264/x265, 0-63 for AV1/VP9)")
     check_config(config, config.name)  # the typed config's ranges hold for overrides and API configs too
@@ -133,10 +124,6 @@ def for_output(config: PipelineConfig, dst: str | Path, codec_chosen: bool) -> P
     encode = dataclasses.replace(config.encode, codec=codec, options={**speed, **config.encode.options})
     encoder_preset(codec, encode.preset)
     return dataclasses.replace(config, encode=encode)
-
-
-def build_stages(config: PipelineConfig) -> list[Stage]:
-    return [build_stage(s) for s in config.stages]
 
 
 # --- frames in, frames out -------------------------------------------------------------------------
@@ -197,22 +184,31 @@ class Enhancer:
     ...     sink.write(image, pts)
     """
 
-    def __init__(self, config: str | PipelineConfig = "default", **overrides: Any) -> None:
-        self.config = configure(config, **overrides)
-        self.stages = build_stages(self.config)
+    def __init__(self, config: str | PipelineConfig = "default", options: RunOptions | None = None,
+                 **overrides: Any) -> None:
+        self.config = configure(config, options, **overrides)
+        sr = self.config.stage("sr")
+        self._sr = cast(SRStage, build_stage(sr)) if sr is not None else None  # loads the model, once
+
+    @property
+    def stages(self) -> list[Stage]:
+        """The stages held across runs: the SR stage, which holds the loaded model."""
+        return [self._sr] if self._sr is not None else []
 
     def fresh_stages(self) -> list[Stage]:
         """New stage objects for one run (one video, one ``enhance_frames`` call, one --ray segment), so
         per-run state (scene-cut history, scene ids, caches, smoothing history, the report's scene list)
         starts clean at its first frame and never carries over from the run before; the SR stage gets the
         already loaded model, which stays loaded once per Enhancer."""
-        stages: list[Stage] = []
-        for cfg, built in zip(self.config.stages, self.stages):
-            if isinstance(built, SRStage):
-                stages.append(SRStage(built.name, built.params, model=built.model))
-            else:
-                stages.append(build_stage(cfg))
-        return stages
+        sr = self._sr
+        return [SRStage(sr.name, sr.params, model=sr.model) if sr is not None and cfg.name == sr.name
+                else build_stage(cfg) for cfg in self.config.stages]
+
+    def graph(self, source: Any, source_name: str = "demux") -> Graph:
+        """The graph of one run over ``source`` (a Demuxer or an iterator of Frames), with fresh stages: what the
+        whole-file, chunked, frames and --ray paths all run."""
+        return Graph(source=source, stages=self.fresh_stages(), queue_size=self.config.queue_size,
+                     source_name=source_name)
 
     @property
     def scale(self) -> int:
@@ -229,8 +225,7 @@ class Enhancer:
                 frame.index = i
                 yield frame
 
-        graph = Graph(source=source, stages=self.fresh_stages(), queue_size=self.config.queue_size,
-                      source_name="input")
+        graph = self.graph(source, source_name="input")
         for frame in graph.iterate():
             yield backs.pop(frame.index)(frame)
 
@@ -243,13 +238,7 @@ def enhance(
     dst: str | Path,
     *,
     pipeline: str | PipelineConfig = "default",
-    scale: int | None = None,
-    model: str | None = None,
-    device: str | None = None,
-    codec: str | None = None,
-    crf: int | None = None,
-    preset: str | None = None,
-    pix_fmt: str | None = None,
+    options: RunOptions | None = None,
     overwrite: bool = False,
     ignore_errors: bool = False,
     progress: ProgressSpec = False,
@@ -258,10 +247,7 @@ def enhance(
     enhancer: Enhancer | None = None,
     start: float | str | None = None,
     duration: float | str | None = None,
-    size: str | tuple[int, int] | None = None,
-    height: int | None = None,
-    deinterlace: str | None = None,
-    detail: float | None = None,
+    **overrides: Any,
 ) -> dict[str, Any]:
     """Enhance ``src`` into ``dst`` and return the run report.
 
@@ -271,6 +257,8 @@ def enhance(
     stdout), or a callable given ``{"output", "frames", "total", "percent", "fps", "elapsed_s", "eta_s", "done"}``
     after every frame and once more with ``done: True``.
 
+    ``options`` (:class:`~vidsr.options.RunOptions`) or its fields as keywords (``scale=2, crf=20``) override the
+    pipeline: ``scale``, ``model``, ``device``, ``codec``, ``crf``, ``preset``, ``pix_fmt`` as the CLI's flags do.
     ``start``/``duration`` (seconds, or ``"1:30"``) enhance only that part, as ffmpeg's ``-ss``/``-t`` before
     ``-i`` do: a preview, starting at 0 with audio and subtitles of the same span in sync (written in one piece,
     never chunked). ``size`` (``"1920x1080"``) or ``height`` (of the displayed picture; width in proportion)
@@ -280,6 +268,7 @@ def enhance(
     """
     t_start = time.perf_counter()
     warn = warn or log.warning
+    opts = RunOptions.of(options, **overrides)
     for name, value in (("src", src), ("dst", dst)):
         if not isinstance(value, (str, os.PathLike)):
             raise UsageError(f"{name} must be a path (str or os.PathLike), got {_shown(value)}")
@@ -293,15 +282,13 @@ def enhance(
         info = probe(src)
         window = plan_window(src, info, start, duration)  # a wrong time fails before the model loads
         if enhancer is None:
-            config = configure(pipeline, scale=scale, model=model, device=device, codec=codec, crf=crf,
-                               preset=preset, pix_fmt=pix_fmt, size=size, height=height, deinterlace=deinterlace,
-                               detail=detail)
+            config = configure(pipeline, opts)
             v = info.video
-            config = fit_to_source(config, v.width, v.height, v.rotation, scale_chosen=scale is not None)
+            config = fit_to_source(config, v.width, v.height, v.rotation, scale_chosen=opts.chosen("scale"))
             check_codec(config.encode.codec)
-            check_sizes(src, info, for_output(config, dst, codec_chosen=codec is not None))  # before the model loads
+            check_sizes(src, info, for_output(config, dst, codec_chosen=opts.chosen("codec")))  # before the model loads
             enhancer = Enhancer(config)
-        config = for_output(enhancer.config, dst, codec_chosen=codec is not None)
+        config = for_output(enhancer.config, dst, codec_chosen=opts.chosen("codec"))
         check_sizes(src, info, config)
         asked = config.decode.deinterlace
         interlacing = detect_interlacing(str(src), asked)  # decided once: every chunk and a resumed run agree
@@ -369,7 +356,7 @@ def _write_whole(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, conf
     else:
         demuxer = Demuxer(src, info, config.decode, window.start_pts, window.end_pts, pts_offset=window.start_pts)
         remuxer = Remuxer(dst, src, info, config.encode, plans, name=str(dst), side_window=window.side_window())
-    graph = Graph(source=demuxer, stages=enhancer.fresh_stages(), queue_size=config.queue_size)
+    graph = enhancer.graph(demuxer)
     try:
         with atomic_output(dst, overwrite) as tmp:
             remuxer.path = tmp
@@ -395,7 +382,7 @@ def _write_chunked(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, co
     bar.resumed(resumed_frames)
     demuxer = Demuxer(src, info, config.decode, start_pts)
     writer = ChunkWriter(workdir, src, info, config.encode, done)
-    graph = Graph(source=demuxer, stages=enhancer.fresh_stages(), queue_size=config.queue_size)
+    graph = enhancer.graph(demuxer)
     try:
         if not complete:
             graph.run(lambda frames: writer(bar.wrap(frames)))

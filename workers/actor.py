@@ -40,7 +40,6 @@ from vidsr.analysis.scenecut import SceneCutDetector
 from vidsr.config import PipelineConfig
 from vidsr.errors import InputError
 from vidsr.frame import Frame
-from vidsr.graph import Graph
 from vidsr.media.demux import Demuxer
 from vidsr.media.probe import MediaInfo
 from vidsr.media.remux import Remuxer
@@ -158,15 +157,14 @@ class SegmentWorker:
         demuxer = Demuxer(src, task.info, config.decode, seg.start_pts, seg.end_pts)
         keep = (seg.start_pts, seg.end_pts) if seg.warmup_frames or seg.runout_frames else None
         remuxer = Remuxer(out, src, task.info, config.encode, [], keep=keep)  # video only: the join copies audio
-        stages = self.enhancer.fresh_stages()
-        graph = Graph(source=demuxer, stages=stages, queue_size=config.queue_size)
+        graph = self.enhancer.graph(demuxer)
         failed: list[BaseException] = []
 
         def extra(start: int | None, end: int | None) -> Iterator[Frame]:
             """Warm-up or run-out frames for the encoder, through their own fresh stages, so the segment's
             stages still start at its first frame as a single run's do at a scene's."""
             source = Demuxer(src, task.info, config.decode, start, end)
-            return Graph(source=source, stages=self.enhancer.fresh_stages(), queue_size=config.queue_size).iterate()
+            return self.enhancer.graph(source).iterate()
 
         def sink(frames: Iterator[Frame]) -> None:
             parts = [frames]
@@ -203,7 +201,7 @@ class SegmentWorker:
             cpu_s=time.process_time() - c0, actor=self.name, node=self.node, output_size=remuxer.output_size,
             restarts=remuxer.restarts,
             stages={name: t.as_dict() for name, t in graph.timings.items()}, input_via=via,
-            summaries={s.name: s.summary() for s in stages}, field_order=demuxer.field_order,
+            summaries={s.name: s.summary() for s in graph.stages}, field_order=demuxer.field_order,
             deinterlaced=demuxer.deinterlaced, deinterlace_filter=demuxer.deinterlacer is not None,
         )
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 
 from vidsr.errors import UsageError
+from vidsr.options import RunOptions
 from vidsr.progress import ProgressOptions
 
 __all__ = ["run_command", "submit_command"]
@@ -29,12 +30,10 @@ def run_command(args: argparse.Namespace, warn: Callable[[str], None]) -> int:
 
     address = None if args.ray_address in (None, "local") else args.ray_address
     jobs = expand_jobs(args.input, args.output, args.format)
-    config = configure(args.pipeline, scale=args.scale, model=args.model, device=args.device, codec=args.codec,
-                       crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt, size=getattr(args, "size", None),
-                       height=getattr(args, "height", None), deinterlace=getattr(args, "deinterlace", None),
-                       detail=getattr(args, "detail", None))
+    options = RunOptions.from_args(args)
+    config = configure(args.pipeline, options)
     # one encoder for the whole job (its actors share one config): the one every output's container takes
-    encoders = {dst.suffix.lower(): for_output(config, dst, codec_chosen=args.codec is not None) for _, dst in jobs}
+    encoders = {dst.suffix.lower(): for_output(config, dst, codec_chosen=options.chosen("codec")) for _, dst in jobs}
     if len({c.encode.codec for c in encoders.values()}) > 1:
         raise UsageError(f"a --ray backlog encodes with one encoder, and {', '.join(sorted(encoders))} outputs take "
                          "different ones: pass --codec, or --format to write them all in one container")

@@ -31,6 +31,7 @@ from vidsr.media.remux import check_codec
 from vidsr.media.segments import Segment, join_segments, plan_segments, scan_chunks, segment_file_suffix
 from vidsr.media.streams import SidePlan, plan_side_streams
 from vidsr.media.workdir import WorkDir
+from vidsr.options import RunOptions
 from vidsr.pipeline import configure, for_output
 from vidsr.progress import Progress
 from vidsr.report import build_report, check_damage, deinterlace_report, write_report
@@ -72,30 +73,25 @@ def run_on_ray(
     *,
     ray_config: RayConfig | None = None,
     pipeline: str | PipelineConfig = "default",
-    scale: int | None = None,
-    model: str | None = None,
-    device: str | None = None,
-    codec: str | None = None,
-    crf: int | None = None,
-    preset: str | None = None,
-    pix_fmt: str | None = None,
+    options: RunOptions | None = None,
     overwrite: bool = False,
     ignore_errors: bool = False,
     progress: bool | None = False,
     report_path: str | Path | None = None,
     warn: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
+    **overrides: Any,
 ) -> list[dict[str, Any]]:
     """Enhance every ``(src, dst)`` on Ray and return one report per job (the keys of
     :func:`vidsr.pipeline.enhance`, both built by :func:`vidsr.report.build_report`; ``segments`` and ``ray``
     filled here, ``window`` and ``chunks`` None). Each output appears, atomically, as
     soon as its own segments are done. ``stop`` ends the run early, keeping finished segments for resume.
+    ``options`` (or its fields as keywords) override the pipeline as :func:`vidsr.pipeline.enhance`'s do.
     """
     t_start = time.perf_counter()
     warn = warn or log.warning
     rc = ray_config or RayConfig()
-    config = configure(pipeline, scale=scale, model=model, device=device, codec=codec, crf=crf,
-                       preset=preset, pix_fmt=pix_fmt)
+    config = configure(pipeline, options, **overrides)
     check_codec(config.encode.codec)
     todo = [j if isinstance(j, Job) else Job(Path(j[0]), Path(j[1])) for j in jobs]
     _check(todo, config, overwrite, warn)
