@@ -25,6 +25,7 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from vidsr.config import load_pipeline
 from vidsr.data import eval_images
 from vidsr.data.clips import Clip, cut_clip, object_clip, pan_clip, static_noise_clip
 from vidsr.degrade import degrade
 from vidsr.frame import Frame
 from vidsr.metrics import psnr_y
 from vidsr.metrics.temporal import flicker, reference_motion
+from vidsr.pipeline_files import load_pipeline
 from vidsr.sr.tiling import TileGrid
 from vidsr.sr.var_sr import STUDENT_PATH, VarSR
 from vidsr.stages.analysis import DegradeAnalysis
@@ -107,8 +108,8 @@ def run(weights: Path, n: int, size: tuple[int, int]) -> dict[str, Any]:
 
     pipe = load_pipeline("default")
     sr_cfg, sm_cfg = pipe.stage("sr"), pipe.stage("temporal-smoothing")
-    knobs = {k: v for k, v in (sr_cfg.params if sr_cfg else {}).items() if k.startswith("cache_")}
-    sm_params = TemporalSmoothingParams(**(sm_cfg.params if sm_cfg else {}))
+    knobs = {k: v for k, v in (asdict(sr_cfg.params) if sr_cfg else {}).items() if k.startswith("cache_")}
+    sm_params = sm_cfg.params if sm_cfg else TemporalSmoothingParams()
     rows = []
     for clip in clips(n, size):
         hq = clip.frames

@@ -35,12 +35,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from vidsr.config import load_pipeline
 from vidsr.data.clips import Clip, evaluation_clips, real_clips
 from vidsr.degrade import degrade
 from vidsr.frame import Frame
 from vidsr.metrics import psnr_y, rgb_to_y
 from vidsr.metrics.temporal import flicker, reference_motion
+from vidsr.pipeline_files import load_pipeline
 from vidsr.stages.analysis import DegradeAnalysis
 from vidsr.stages.sr import SRParams, SRStage
 from vidsr.stages.temporal_smoothing import TemporalSmoothing, TemporalSmoothingParams
@@ -226,7 +226,7 @@ def main() -> None:
     torch.set_num_threads(1)
     t0 = time.time()
     stage_cfg = load_pipeline("default").stage("temporal-smoothing")
-    params = TemporalSmoothingParams(**(stage_cfg.params if stage_cfg else {}))
+    params = stage_cfg.params if stage_cfg else TemporalSmoothingParams()
     clips = evaluation_clips(n=args.frames)
     if args.real_frames:
         try:

@@ -17,9 +17,10 @@ import pytest
 from conftest import REPO, leftovers, run_subprocess
 
 import vidsr
-from vidsr.config import StageConfig, load_pipeline
+from vidsr.config import StageConfig
 from vidsr.errors import EXIT_INTERRUPTED, EXIT_PROCESSING, ProcessingError
 from vidsr.frame import Frame
+from vidsr.pipeline_files import load_pipeline
 from vidsr.stages import register_stage
 
 

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from vidsr.config import DecodeConfig, EncodeConfig, PipelineConfig, from_dict, load_pipeline
+from vidsr.config import DecodeConfig, EncodeConfig, PipelineConfig, from_dict
 from vidsr.errors import ConfigError
 from vidsr.frame import Frame
 from vidsr.graph import Graph
+from vidsr.pipeline_files import load_pipeline
 from vidsr.sr.registry import available_models, build_model
 from vidsr.sr.tiling import tile_starts, upscale_tiled
 

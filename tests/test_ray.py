@@ -317,9 +317,9 @@ def test_the_resume_key_records_the_device_and_model_the_cluster_resolves() -> N
     config = configure("default", scale=2, model="auto", device="auto")
     on_cpus = resolve_sr(config, {"CPU": 8.0}, RayConfig())
     on_gpus = resolve_sr(config, {"CPU": 8.0, "GPU": 2.0}, RayConfig())
-    assert {k: on_cpus.stage("sr").params[k] for k in ("device", "model")} == {"device": "cpu", "model": "cnn"}
-    assert on_gpus.stage("sr").params["device"] == "cuda" and on_gpus.stage("sr").params["model"] != "auto"
-    assert config.stage("sr").params["device"] == "auto"  # the caller's config is left as it was
+    assert (on_cpus.stage("sr").params.device, on_cpus.stage("sr").params.model) == ("cpu", "cnn")
+    assert on_gpus.stage("sr").params.device == "cuda" and on_gpus.stage("sr").params.model != "auto"
+    assert config.stage("sr").params.device == "auto"  # the caller's config is left as it was
     keys = {WorkDir.plan_key("f", c, [(0, 10, 0, 0)], ".mkv") for c in (config, on_cpus, on_gpus)}
     assert len(keys) == 3
 

@@ -22,7 +22,7 @@ def test_keywords_and_options_give_the_same_config() -> None:
     assert by_keywords == by_options
     mixed = configure("default", RunOptions(scale=4, model="bicubic"), crf=20, preset="fast", height=720)
     assert mixed == by_options
-    assert by_options.stage("sr").params["scale"] == 4 and by_options.encode.crf == 20
+    assert by_options.stage("sr").params.scale == 4 and by_options.encode.crf == 20
 
 
 def test_the_command_line_builds_the_same_options() -> None:

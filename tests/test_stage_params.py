@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from vidsr.config import load_pipeline
 from vidsr.errors import EXIT_USAGE, ConfigError
+from vidsr.pipeline_files import load_pipeline
 
 
 @pytest.mark.parametrize(("params", "words"), [

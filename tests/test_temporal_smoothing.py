@@ -15,13 +15,13 @@ import pytest
 import torch
 from clipmaker import decoded_times
 
-from vidsr.config import load_pipeline
 from vidsr.data.clips import Clip, evaluation_clips
 from vidsr.degrade import degrade
 from vidsr.errors import ConfigError
 from vidsr.frame import Frame
 from vidsr.metrics import psnr_y, rgb_to_y
 from vidsr.metrics.temporal import flicker
+from vidsr.pipeline_files import load_pipeline
 from vidsr.stages import build_stage
 from vidsr.stages.analysis import DegradeAnalysis
 from vidsr.stages.sr import SRParams, SRStage

@@ -9,6 +9,7 @@ points them at another file of the same architecture); the change tests and the 
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,12 +17,12 @@ import numpy as np
 import pytest
 import torch
 
-from vidsr.config import load_pipeline
 from vidsr.data import eval_images
 from vidsr.data.clips import Clip, cut_clip, object_clip, pan_clip, static_noise_clip
 from vidsr.degrade import degrade
 from vidsr.frame import Frame
 from vidsr.metrics import psnr_y
+from vidsr.pipeline_files import load_pipeline
 from vidsr.sr.base import Capabilities
 from vidsr.sr.batch import SRBatch, as_batch
 from vidsr.sr.tiling import Blender, TileGrid, upscale_tiled
@@ -58,7 +59,7 @@ def _stage(cache: bool) -> SRStage:
     from vidsr.sr.var_sr import VarSR
 
     cfg = load_pipeline("default").stage("sr")
-    knobs = {k: v for k, v in (cfg.params if cfg else {}).items() if k.startswith("cache_")}
+    knobs = {k: v for k, v in (asdict(cfg.params) if cfg else {}).items() if k.startswith("cache_")}
     params = SRParams(model="var", scale=SCALE, device="cpu", tile=0, batch_frames=4, token_cache=cache, **knobs)
     return SRStage("sr", params, model=VarSR(WEIGHTS, "var", SCALE, torch.device("cpu")))
 

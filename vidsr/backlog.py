@@ -106,7 +106,7 @@ def enhance_backlog(
     reports = []
     for src, dst in jobs:
         job_config = _fitted(config, src, scale_chosen=opts.chosen("scale"))
-        key = repr([(s.type, sorted(s.params.items())) for s in job_config.stages])
+        key = repr([(s.type, s.params) for s in job_config.stages])  # typed params: a stable repr
         if key not in held:
             held[key] = Enhancer(job_config)
         report = enhance(src, dst, enhancer=held[key], codec=opts.codec, overwrite=overwrite, ignore_errors=True,

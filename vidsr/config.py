@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
-from vidsr.errors import ConfigError, UsageError
+from vidsr.errors import ConfigError
 
 __all__ = [
     "DecodeConfig",
@@ -23,9 +18,6 @@ __all__ = [
     "from_dict",
     "check_config",
     "ranged",
-    "load_pipeline",
-    "pipeline_dirs",
-    "available_pipelines",
 ]
 
 T = TypeVar("T")
@@ -83,11 +75,13 @@ class EncodeConfig:
 
 @dataclass
 class StageConfig:
-    """One stage of the graph: ``type`` picks the class, ``params`` are checked against its dataclass."""
+    """One stage of the graph: ``type`` picks the class. ``params`` is a mapping as written (YAML, an API caller)
+    until the pipeline is loaded or configured; from then on it is the stage's own typed params dataclass
+    (``vidsr.stages.typed_stages``), so every later reader gets checked, typed values."""
 
     name: str
     type: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: Any = field(default_factory=dict)
 
 
 @dataclass
@@ -200,51 +194,3 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
     obj = cls(**kwargs)
     check_config(obj, where)
     return obj
-
-
-def pipeline_dirs() -> list[Path]:
-    """Where ``--pipeline NAME`` is looked up: $VIDSR_PIPELINES, the source checkout, the installed copy."""
-    dirs = [Path(p) for p in os.environ.get("VIDSR_PIPELINES", "").split(os.pathsep) if p]
-    dirs.append(Path(__file__).resolve().parent.parent / "pipelines")
-    dirs.append(Path(sys.prefix) / "share" / "vidsr" / "pipelines")
-    return [d for d in dirs if d.is_dir()]
-
-
-def available_pipelines() -> list[str]:
-    return sorted({p.stem for d in pipeline_dirs() for p in d.glob("*.yaml")})
-
-
-def _resolve_pipeline(name_or_path: str) -> Path:
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise UsageError(f"pipeline file not found: {name_or_path}")
-        return path
-    for d in pipeline_dirs():
-        candidate = d / f"{name_or_path}.yaml"
-        if candidate.is_file():
-            return candidate
-    known = ", ".join(available_pipelines()) or "none found"
-    raise UsageError(f"unknown pipeline '{name_or_path}' (available: {known})")
-
-
-def load_pipeline(name_or_path: str = "default") -> PipelineConfig:
-    """Load and validate a pipeline by name (``pipelines/NAME.yaml``) or by path."""
-    path = _resolve_pipeline(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: malformed YAML{at}: {getattr(err, 'problem', err)}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read pipeline: {err}") from None
-    config = from_dict(PipelineConfig, data, where=path.name)
-    from vidsr.stages import validate_stage  # late import: stages import config
-
-    for i, stage in enumerate(config.stages):
-        validate_stage(stage, where=f"{path.name}.stages[{i}]")
-    names = [s.name for s in config.stages]
-    if len(set(names)) != len(names) or {"demux", "remux"} & set(names):
-        raise ConfigError(f"{path.name}.stages: stage names must be unique and not demux/remux, got {names}")
-    return config

@@ -19,7 +19,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from vidsr.config import PipelineConfig, check_config, load_pipeline
+from vidsr.config import PipelineConfig, check_config
 from vidsr.errors import FrameError, OutputError, ProcessingError, UsageError
 from vidsr.frame import Frame
 from vidsr.graph import Graph
@@ -36,9 +36,10 @@ from vidsr.media.streams import SidePlan, plan_side_streams
 from vidsr.media.window import Window, plan_window
 from vidsr.media.workdir import WorkDir, fingerprint
 from vidsr.options import RunOptions
+from vidsr.pipeline_files import load_pipeline
 from vidsr.progress import Progress, ProgressSpec
 from vidsr.report import build_report, check_damage, deinterlace_report, write_report
-from vidsr.stages import Stage, build_stage
+from vidsr.stages import Stage, build_stage, stage_params, typed_stages
 from vidsr.stages.resize import add_resize, fit_to_source, model_scale_for, model_scales, output_size_options
 from vidsr.stages.sr import SRStage
 
@@ -64,11 +65,14 @@ def configure(pipeline: str | PipelineConfig = "default", options: RunOptions | 
                             ("pix_fmt", o.pix_fmt, str)):
         if value is not None and (not isinstance(value, tp) or isinstance(value, bool)):
             raise UsageError(f"{name} must be {'an int' if tp is int else 'a str'}, got {_shown(value)}")
-    config = copy.deepcopy(pipeline) if isinstance(pipeline, PipelineConfig) else load_pipeline(pipeline)
+    if isinstance(pipeline, PipelineConfig):  # an API caller's: its stage params may still be plain mappings
+        config = typed_stages(copy.deepcopy(pipeline), where=pipeline.name)
+    else:
+        config = load_pipeline(pipeline)
     sr = config.stage("sr")
     factor = None
     if scale is not None and sr is not None:  # x3: the model's x4, then resized by 0.75 (vidsr.stages.resize)
-        scale, factor = model_scale_for(scale, model_scales(str(model or sr.params.get("model", "auto"))))
+        scale, factor = model_scale_for(scale, model_scales(model or sr.params.model))
     if detail is not None and (not isinstance(detail, (int, float)) or isinstance(detail, bool)):
         raise UsageError(f"detail must be a number from 0 to 1, got {_shown(detail)}")
     sr_overrides = {k: v for k, v in (("scale", scale), ("model", model), ("device", device), ("detail", detail))
@@ -76,9 +80,10 @@ def configure(pipeline: str | PipelineConfig = "default", options: RunOptions | 
     if sr_overrides:
         if sr is None:
             raise UsageError(f"pipeline '{config.name}' has no sr stage to apply {', '.join(sr_overrides)} to")
-        sr.params = {**sr.params, **sr_overrides}
-    if sr is not None and sr.params.get("model", "auto") == "auto":
-        _check_auto_scale(int(sr.params.get("scale", 2)))
+        sr.params = stage_params(dataclasses.replace(sr, params=dataclasses.replace(sr.params, **sr_overrides)),
+                                 where=sr.name)  # an override meets the ranges the YAML does
+    if sr is not None and sr.params.model == "auto":
+        _check_auto_scale(sr.params.scale)
     add_resize(config, *output_size_options(o.size, o.height), factor=factor)
     if o.deinterlace is not None:
         config.decode.deinterlace = o.deinterlace
@@ -213,7 +218,7 @@ class Enhancer:
     @property
     def scale(self) -> int:
         sr = self.config.stage("sr")
-        return int(sr.params.get("scale", 2)) if sr else 1
+        return sr.params.scale if sr else 1
 
     def enhance_frames(self, frames: Iterable[Any], time_base: Fraction = Fraction(1, 90000)) -> Iterator[Any]:
         """Yield enhanced frames in order with the same timestamps, in the form they came in."""

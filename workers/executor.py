@@ -8,6 +8,7 @@ to disk, so the driver's memory does not grow with the video's length or the num
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import signal
 import threading
@@ -270,16 +271,16 @@ def resolve_sr(config: PipelineConfig, resources: dict[str, float], rc: RayConfi
     sr = config.stage("sr")
     if sr is None:
         return config
-    device = str(sr.params.get("device", "auto"))
+    device = sr.params.device
     if device == "auto":
         device = "cuda" if resources.get("GPU", 0.0) >= rc.gpus_per_actor else "cpu"
-    model = str(sr.params.get("model", AUTO))
+    model = sr.params.model
     if model == AUTO:
-        model = resolve_auto(int(sr.params.get("scale", 2)), torch.device(device))
+        model = resolve_auto(sr.params.scale, torch.device(device))
     config = copy.deepcopy(config)
     resolved = config.stage("sr")
     assert resolved is not None
-    resolved.params = {**resolved.params, "device": device, "model": model}
+    resolved.params = dataclasses.replace(resolved.params, device=device, model=model)
     return config
 
 
@@ -294,7 +295,7 @@ def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunS
     resources = ray.cluster_resources()
     state.resources = {k: v for k, v in resources.items() if k in ("CPU", "GPU", "memory")}
     sr = config.stage("sr")
-    device = str(sr.params.get("device", "auto")) if sr else "cpu"
+    device = sr.params.device if sr else "cpu"
     gpus = resources.get("GPU", 0.0)
     if device.startswith("cuda") and gpus < 1 and not rc.actors:
         raise UsageError("--device cuda was asked for but the Ray cluster has no GPUs (on an autoscaling "
@@ -309,7 +310,7 @@ def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunS
         fit = max(1, int(resources.get("CPU", 1) // cpus))
     size = max(1, min(rc.actors or fit, n_tasks))
     state.pool_size = size
-    on_cpu = "num_gpus" not in options and sr is not None and sr.params.get("device") != "cpu"
+    on_cpu = "num_gpus" not in options and sr is not None and sr.params.device != "cpu"
     remote = ray.remote(SegmentWorker).options(max_restarts=0, scheduling_strategy="SPREAD", **options)
     config_ref = ray.put(config)
 
@@ -334,7 +335,7 @@ def _gpu_growth(config: PipelineConfig, rc: RayConfig, state: _RunState) -> Call
     gpu_config = copy.deepcopy(config)
     sr = gpu_config.stage("sr")
     assert sr is not None
-    sr.params = {**sr.params, "device": "cuda"}
+    sr.params = dataclasses.replace(sr.params, device="cuda")
     added = 0
 
     def grow() -> list[Callable[[], Any]]:

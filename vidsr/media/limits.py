@@ -99,16 +99,15 @@ def check_input_size(name: str, width: int, height: int) -> None:
 
 
 def output_frame_size(config: PipelineConfig, width: int, height: int) -> tuple[int, int]:
-    """The size the encoder will get: the stages in order, sr multiplying by its scale, resize setting a size."""
+    """The size the encoder will get: the stages in order (their typed params: a configured pipeline's), sr
+    multiplying by its scale, resize setting a size."""
     for stage in config.stages:
         if stage.type == "sr":
-            scale = int(stage.params.get("scale", 2))
-            width, height = width * scale, height * scale
+            width, height = width * stage.params.scale, height * stage.params.scale
         elif stage.type == "resize":
-            from vidsr.stages import stage_params
-            from vidsr.stages.resize import output_size
+            from vidsr.stages.resize import output_size  # media sits below stages
 
-            width, height = output_size(width, height, stage_params(stage))
+            width, height = output_size(width, height, stage.params)
     return width, height
 
 

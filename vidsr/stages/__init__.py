@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from vidsr.config import StageConfig, from_dict
+from vidsr.config import PipelineConfig, StageConfig, from_dict
 from vidsr.errors import ConfigError
 from vidsr.stages.analysis import DegradeAnalysis, DegradeAnalysisParams
 from vidsr.stages.base import Stage
@@ -14,7 +14,8 @@ from vidsr.stages.resize import ResizeParams, ResizeStage
 from vidsr.stages.sr import SRParams, SRStage
 from vidsr.stages.temporal_smoothing import TemporalSmoothing, TemporalSmoothingParams
 
-__all__ = ["Stage", "register_stage", "validate_stage", "build_stage", "stage_params", "STAGE_TYPES", "PARAM_RANGES"]
+__all__ = ["Stage", "register_stage", "validate_stage", "build_stage", "stage_params", "typed_stages", "STAGE_TYPES",
+           "PARAM_RANGES"]
 
 STAGE_TYPES: dict[str, tuple[Callable[[str, Any], Stage], type]] = {}
 
@@ -50,16 +51,35 @@ def _check_ranges(params: Any, where: str) -> None:
 
 
 def stage_params(config: StageConfig, where: str = "stage") -> Any:
-    """The stage's typed parameters, checked against its dataclass and :data:`PARAM_RANGES`."""
+    """The stage's typed parameters, checked against its dataclass and :data:`PARAM_RANGES`: parsed from a mapping
+    as written, or the typed params a loaded pipeline already holds (checked again: an override may have changed
+    them)."""
     if config.type not in STAGE_TYPES:
         raise ConfigError(f"{where}.type: unknown stage type '{config.type}' (known: {', '.join(STAGE_TYPES)})")
-    params = from_dict(STAGE_TYPES[config.type][1], config.params, where=f"{where}.params")
+    params_cls = STAGE_TYPES[config.type][1]
+    if isinstance(config.params, params_cls):
+        params = config.params
+    elif config.params is None or isinstance(config.params, dict):
+        params = from_dict(params_cls, config.params, where=f"{where}.params")
+    else:
+        raise ConfigError(f"{where}.params: expected a mapping, got {type(config.params).__name__}")
     _check_ranges(params, f"{where}.params")
     return params
 
 
 def validate_stage(config: StageConfig, where: str = "stage") -> None:
     stage_params(config, where)
+
+
+def typed_stages(config: PipelineConfig, where: str = "pipeline") -> PipelineConfig:
+    """``config`` with every stage's params parsed, once, into its typed dataclass (in place; returned for
+    chaining), and the stage names checked: unique, and not the graph's own ends."""
+    for i, stage in enumerate(config.stages):
+        stage.params = stage_params(stage, where=f"{where}.stages[{i}]")
+    names = [s.name for s in config.stages]
+    if len(set(names)) != len(names) or {"demux", "remux"} & set(names):
+        raise ConfigError(f"{where}.stages: stage names must be unique and not demux/remux, got {names}")
+    return config
 
 
 def build_stage(config: StageConfig) -> Stage:

@@ -8,6 +8,7 @@ resized at 16-bit precision.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -151,12 +152,13 @@ def model_scale_for(scale: int, scales: tuple[int, ...] | None) -> tuple[int, fl
 
 def add_resize(config: Any, width: int | None = None, height: int | None = None,
                factor: float | None = None) -> None:
-    """Append (or reset) the pipeline's last stage, ``resize``, to the size asked; nothing asked, nothing added."""
+    """Append (or reset) the pipeline's last stage, ``resize``, to the size asked (typed params, as a loaded
+    pipeline's are); nothing asked, nothing added."""
     from vidsr.config import StageConfig
 
     if not (width or height or factor):
         return
-    params = {k: v for k, v in (("width", width), ("height", height), ("factor", factor)) if v}
+    params = ResizeParams(width=width or None, height=height or None, factor=factor or None)
     existing = next((s for s in config.stages if s.type == "resize"), None)
     if existing is not None:
         existing.params = params
@@ -190,18 +192,16 @@ def fit_to_source(config: Any, width: int, height: int, rotation: int, scale_cho
 
     stage = next((s for s in config.stages if s.type == "resize"), None)
     sr = next((s for s in config.stages if s.type == "sr"), None)
-    if stage is None or not (stage.params.get("width") or stage.params.get("height")):
+    if stage is None or not (stage.params.width or stage.params.height):
         return config
     config = copy.deepcopy(config)
     stage = next(s for s in config.stages if s.type == "resize")
     sr = next((s for s in config.stages if s.type == "sr"), None)
     if rotation % 180 == 90:
-        w, h = stage.params.get("width"), stage.params.get("height")
-        stage.params = {k: v for k, v in (("width", h), ("height", w)) if v}
-    params = ResizeParams(**stage.params)
+        stage.params = dataclasses.replace(stage.params, width=stage.params.height, height=stage.params.width)
     if sr is not None and not scale_chosen:
-        scales = model_scales(str(sr.params.get("model", "auto")))
+        scales = model_scales(sr.params.model)
         if scales:
-            sr.params = {**sr.params, "scale": pick_model_scale(width, height, output_size(width, height, params),
-                                                                scales)}
+            size = output_size(width, height, stage.params)
+            sr.params = dataclasses.replace(sr.params, scale=pick_model_scale(width, height, size, scales))
     return config
