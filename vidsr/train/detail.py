@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +43,7 @@ from vidsr.models.detail import (
     save_detail,
 )
 from vidsr.sr.vq_lq import load_shipped
+from vidsr.train.loop import Budget, Mean, Run, cosine_lr
 
 WINDOW = 64
 
@@ -117,43 +116,41 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 # ----- the loop pieces every stage shares -----
-def cosine(step_s: float, total_s: float, lr: float) -> float:
-    return lr * 0.5 * (1 + math.cos(math.pi * min(1.0, step_s / total_s)))
-
-
-def log(path: Path, row: dict) -> None:
-    print(json.dumps(row), flush=True)
-    with open(path, "a") as f:
-        f.write(json.dumps(row) + "\n")
-
-
 def train(net: torch.nn.Module, loss_fn, args, stage: str, evaluate) -> None:
-    """Wall-clock budget, AdamW with a cosine LR, a JSON log, a checkpoint at the end and on the way."""
+    """One stage's loop on :mod:`vidsr.train.loop`: ``--minutes`` of training time (evaluation excluded), AdamW
+    on a cosine LR with clipped gradients, the JSON log and a checkpoint in ``OUT/STAGE/`` (``--resume``
+    continues from it), the stage's weights in ``OUT/STAGE.pt`` at each evaluation and at the end."""
+    run = Run(args.out / stage, threads=args.threads)
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
-    logp = args.out / f"{stage}.log"
-    t0, step = time.time(), 0
-    total = args.minutes * 60
-    log(logp, {"stage": stage, "step": 0, **evaluate()})
-    while time.time() - t0 < total:
-        for g in opt.param_groups:
-            g["lr"] = cosine(time.time() - t0, total, args.lr)
-        loss, parts = loss_fn(step)
+    budget = Budget(steps=10**9, minutes=args.minutes)  # a time budget: the CPU is shared
+    if args.resume and (ck := run.load()) is not None:
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        budget.load_state_dict(ck)
+        run.log({"stage": stage, "event": "resume", "step": budget.step})
+    else:
+        run.log({"stage": stage, "step": 0, **evaluate()})
+    mean = Mean()
+    budget.start_clock()
+    while not budget.done():
+        lr = cosine_lr(opt, args.lr, budget.progress())
+        loss, parts = loss_fn(budget.step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        step += 1
-        if step % 25 == 0:
-            log(
-                logp,
-                {"stage": stage, "step": step, "s": round(time.time() - t0), "loss": round(float(loss), 4), **parts},
-            )
-        if step % args.eval_every == 0:
-            log(logp, {"stage": stage, "step": step, **evaluate()})
+        mean.add(loss=loss.item(), **parts)
+        budget.tick()
+        if budget.step % 25 == 0:
+            terms = {k: round(v, 5) for k, v in mean.pop().items()}
+            run.log({"stage": stage, "step": budget.step, "s": round(budget.elapsed), **terms, "lr": lr})
+            run.poll_threads(budget.step)
+        if budget.every(args.eval_every):
+            run.log({"stage": stage, "step": budget.step, **({"end": True} if budget.done() else {}), **evaluate()})
+            run.save({"model": net.state_dict(), "opt": opt.state_dict(), **budget.state_dict()})
             torch.save(net.state_dict(), args.out / f"{stage}.pt")
-    log(logp, {"stage": stage, "step": step, "end": True, "s": round(time.time() - t0), **evaluate()})
-    torch.save(net.state_dict(), args.out / f"{stage}.pt")
+            budget.start_clock()  # evaluation is not training time
 
 
 # ----- stages -----
@@ -162,8 +159,6 @@ def teacher_stage(args) -> None:
     cfg = DetailConfig()
     net = DetailTeacher(cfg)
     net.set_codebook(vq.quantize)
-    if (args.out / "teacher.pt").exists() and args.resume:
-        net.load_state_dict(torch.load(args.out / "teacher.pt", weights_only=True))
     tr, va = Windows(args.out / "pool.npz", "train"), Windows(args.out / "pool.npz", "val")
     val = va.batch(128, 0)
 
@@ -177,7 +172,7 @@ def teacher_stage(args) -> None:
         tgt = [torch.where(quality.view(-1, 1, 1) == QUALITY_BASE, o, t) for o, t in zip(own, tgt)]
         logits = net(bt, vq.quantize, tgt, quality)
         ces = [F.cross_entropy(lg.reshape(-1, lg.shape[-1]), t.reshape(-1)) for lg, t in zip(logits, tgt)]
-        return sum(ces) / len(ces), {f"ce{p}": round(float(c), 3) for p, c in enumerate(ces)}
+        return sum(ces) / len(ces), {f"ce{p}": round(c.item(), 3) for p, c in enumerate(ces)}
 
     @torch.no_grad()
     def evaluate() -> dict:
@@ -247,7 +242,8 @@ def student_stage(args) -> None:
         ]
         ces = [F.cross_entropy(lg.reshape(-1, lg.shape[-1]), t.reshape(-1)) for lg, t in zip(logits, tgt)]
         loss = sum(kls) / len(kls) + 0.1 * sum(ces) / len(ces)
-        return loss, {"kl": round(float(sum(kls)) / len(kls), 4), "ce": round(float(sum(ces)) / len(ces), 3)}
+        kl, ce = (sum(v.item() for v in vs) / len(vs) for vs in (kls, ces))
+        return loss, {"kl": round(kl, 4), "ce": round(ce, 3)}
 
     @torch.no_grad()
     def evaluate() -> dict:
@@ -289,7 +285,7 @@ def fusion_stage(args) -> None:
         out = base + fusion(base, served(base))
         l1 = F.l1_loss(out, hq)
         hf = F.l1_loss(texture_energy(out), texture_energy(hq))
-        return l1 + args.hf_weight * hf, {"l1": round(float(l1), 5), "hf": round(float(hf), 5)}
+        return l1 + args.hf_weight * hf, {"l1": round(l1.item(), 5), "hf": round(hf.item(), 5)}
 
     @torch.no_grad()
     def evaluate() -> dict:
