@@ -340,6 +340,57 @@ def test_a_cpu_pool_grows_gpu_actors_when_gpu_nodes_join(monkeypatch: pytest.Mon
     assert len(grow()) == 2 and grow() == []  # two GPUs: two actors, once
 
 
+
+
+def test_a_pool_that_grows_gpu_actors_retires_its_cpu_actors(local_ray) -> None:
+    """Once a grown (GPU) actor is ready, the first (CPU) actors finish the segments they hold and take no
+    more: they are retired and closed, and every segment still runs exactly once."""
+    from types import SimpleNamespace
+
+    from workers.pool import SegmentPool
+
+    class TierActor:  # defined here, so Ray ships it by value (a worker cannot import a test module)
+        """A stand-in segment actor of one tier: ``process`` reports a frame, works ``delay`` seconds, then
+        returns which tier ran which task."""
+
+        def __init__(self, tier: str, delay: float) -> None:
+            self.tier, self.delay = tier, delay
+
+        def ready(self) -> dict[str, str]:
+            return {"tier": self.tier}
+
+        def process(self, task: Any) -> Any:
+            import time
+
+            yield 1
+            time.sleep(self.delay)
+            yield {"tier": self.tier, "task": task.index}
+
+        def close(self) -> None:
+            return None
+
+    remote = ray.remote(TierActor).options(num_cpus=0)
+    pool = SegmentPool(lambda: remote.remote("cpu", 1.0), size=2, max_retries=1, start_timeout_s=60)
+    grown: list[int] = []
+
+    def grow() -> list[Any]:
+        if grown:
+            return []
+        grown.append(1)
+        return [lambda: remote.remote("gpu", 0.05)]
+
+    pool.grow = grow
+    tasks = [SimpleNamespace(index=i, frames_done=0, attempt=0, failures=[], fetch_s=0.0) for i in range(20)]
+    try:
+        done = [item for _, item in pool.run(tasks)]
+    finally:
+        pool.shutdown()
+    assert sorted(d["task"] for d in done) == list(range(20))
+    tiers = [d["tier"] for d in done]
+    assert "gpu" in tiers
+    assert tiers[tiers.index("gpu"):].count("cpu") <= 2  # only what the CPU actors held when the GPU actor came
+    assert pool.actors_retired == 2 and pool.size == 1
+
 # --- one report, one set of keys -------------------------------------------------------------------------
 
 

@@ -159,6 +159,7 @@ class _RunState:
     t_start: float
     actors: list[dict[str, Any]] = field(default_factory=list)
     pool_size: int = 0
+    retired: int = 0
     resources: dict[str, float] = field(default_factory=dict)
     shipped: bool = False
     driver_s: float = 0.0
@@ -325,6 +326,11 @@ def _make_pool(config: PipelineConfig, rc: RayConfig, n_tasks: int, state: _RunS
     pool = SegmentPool(make, size, rc.max_retries, rc.actor_start_timeout_s, on_actor=ready)
     if on_cpu and sr is not None and rc.grow_into_gpus:
         pool.grow = _gpu_growth(config, rc, state)
+
+        def retired() -> None:
+            state.retired += 1
+
+        pool.on_retire = retired
     return pool
 
 
@@ -411,6 +417,7 @@ def _finish(job: Job, config: PipelineConfig, state: _RunState, rc: RayConfig) -
         ray={
             "pool_size": state.pool_size,
             "actors": list(state.actors),
+            "actors_retired": state.retired,
             "resources": state.resources,
             "segments_total": len(records),
             "segments_resumed": sum(r["resumed"] for r in records),

@@ -5,6 +5,11 @@ caller with no way to tell which actor died, so a lost node would keep failing s
 does what ``ActorPool`` does (hand work to idle actors, ``ray.wait`` on the results) and, when an
 actor or its node dies, replaces the actor and gives the segment to the next free one, a bounded
 number of times.
+
+A pool can also change tier while it runs: actors added by ``grow`` (GPU actors for GPU nodes that joined
+after the job started) are preferred, and once the first of them is ready the others (CPU actors, many
+times slower on the same model) are retired as they come free, so no segment waits on a slow actor at the
+end of the job and their CPUs go to the GPU actors' decode and encode.
 """
 
 from __future__ import annotations
@@ -61,13 +66,37 @@ class SegmentPool:
         self.actors_started = 0
         self.actors_lost = 0
         self.start_failures = 0
+        self.actors_retired = 0
+        self.on_retire: Callable[[], None] = lambda: None
+        self._preferred: set[ActorHandle] = set()  # started by grow: the tier the pool moves to
+        self._make_preferred: Callable[[], ActorHandle] | None = None
+        self._retiring = False  # a preferred actor is ready: the others take no new segment
+        self._retired: list[tuple[ActorHandle, ray.ObjectRef]] = []
         for _ in range(size):
             self._start_actor()
 
-    def _start_actor(self, make: Callable[[], ActorHandle] | None = None) -> None:
+    def _start_actor(self, make: Callable[[], ActorHandle] | None = None, preferred: bool = False) -> None:
+        if make is None and self._retiring:  # a replacement, once the pool has moved to the preferred tier
+            make, preferred = self._make_preferred, True
         actor = (make or self._make)()
+        if preferred:
+            self._preferred.add(actor)
         self._starting[actor.ready.remote()] = actor
         self.actors_started += 1
+
+    def _retire(self, actor: ActorHandle) -> None:
+        """Take ``actor`` out of the pool: it cleans its scratch space now and is ended at shutdown."""
+        self._retired.append((actor, actor.close.remote()))
+        self.actors_retired += 1
+        self.size -= 1
+        self.on_retire()
+
+    def _free(self, actor: ActorHandle) -> None:
+        """An actor with nothing to do: idle, or retired when the pool has moved to the preferred tier."""
+        if self._retiring and actor not in self._preferred:
+            self._retire(actor)
+        else:
+            self._idle.append(actor)
 
     def run(self, tasks: list[SegmentTask], method: str = "process") -> Iterator[tuple[SegmentTask, Any]]:
         """Call actor ``method`` (a streaming generator: frame counts, then its result) once per task."""
@@ -113,10 +142,11 @@ class SegmentPool:
                 self.on_progress(item)
                 continue
             del self._busy[ref]
-            self._idle.append(actor)
+            self._free(actor)
             if self.grow is not None and pending:
                 for make in self.grow():
-                    self._start_actor(make)
+                    self._start_actor(make, preferred=True)
+                    self._make_preferred = make
                     self.size += 1
             yield task, item
 
@@ -133,12 +163,19 @@ class SegmentPool:
                     f"{_first_line(err)}); check the worker nodes' memory and logs"
                 ) from None
             log.warning("a Ray actor died while starting (%s); starting another", _first_line(err))
-            self._start_actor()
+            preferred = actor in self._preferred
+            self._start_actor(self._make_preferred if preferred else None, preferred=preferred)
             return
         except RayTaskError as err:  # the pipeline cannot be built there: the same error as a local run
             raise _user_error(err, None) from None
         self._on_actor(info)
-        self._idle.append(actor)
+        if actor in self._preferred and not self._retiring:
+            self._retiring = True
+            log.info("a preferred (GPU) actor is ready: the other actors retire as they come free")
+            for other in [a for a in self._idle if a not in self._preferred]:
+                self._idle.remove(other)
+                self._retire(other)
+        self._free(actor)
 
     def _lost(self, actor: ActorHandle, task: SegmentTask, err: Exception) -> None:
         """Record the failure on the task, replace the actor, and give up after ``max_retries`` retries."""
@@ -157,8 +194,9 @@ class SegmentPool:
 
     def shutdown(self) -> None:
         """Let every actor clean its scratch space, then end them (queued calls are cancelled)."""
-        actors = [*self._idle, *(a for a, _ in self._busy.values()), *self._starting.values()]
-        closing = [a.close.remote() for a in self._idle]
+        actors = [*self._idle, *(a for a, _ in self._busy.values()), *self._starting.values(),
+                  *(a for a, _ in self._retired)]
+        closing = [a.close.remote() for a in self._idle] + [ref for _, ref in self._retired]
         try:
             ray.get(closing, timeout=10)
         except (GetTimeoutError, *_LOST, RayTaskError):
@@ -168,6 +206,7 @@ class SegmentPool:
         self._idle.clear()
         self._busy.clear()
         self._starting.clear()
+        self._retired.clear()
 
 
 def _first_line(err: BaseException) -> str:
