@@ -18,7 +18,7 @@ from vidsr.sr.registry import build_model
 from vidsr.sr.tiling import upscale_tiled
 from vidsr.sr.token_cache import TokenCacheParams
 
-__all__ = ["SRParams", "SRStage", "frames_to_tensor", "tensor_to_images"]
+__all__ = ["SRParams", "SRStage", "Download", "frames_to_tensor", "tensor_to_images", "start_download"]
 
 
 @dataclass
@@ -101,6 +101,53 @@ def tensor_to_images(x_BCHW: torch.Tensor, dtype: np.dtype) -> list[np.ndarray]:
         return list(y.permute(0, 2, 3, 1).contiguous().cpu().numpy().astype(np.uint16))
 
 
+
+def _narrow_on_device(x_BCHW: torch.Tensor, dtype: np.dtype) -> torch.Tensor:
+    """``B x H x W x 3`` in the frames' own width on ``x_BCHW``'s device, rounded as :func:`tensor_to_images`
+    rounds: uint8, or 16-bit as int16 bits (a quarter of float32's bytes to copy down). Consumes ``x_BCHW``."""
+    if x_BCHW.dtype == torch.uint8 and dtype == np.uint8:
+        return x_BCHW.permute(0, 2, 3, 1).contiguous()
+    peak = 255.0 if dtype == np.uint8 else 65535.0
+    with torch.inference_mode():
+        y = x_BCHW if x_BCHW.dtype == torch.float32 else x_BCHW.float()
+        y.mul_(peak).round_().clamp_(0, peak)
+        narrow = y.to(torch.uint8) if dtype == np.uint8 else y.to(torch.int32).to(torch.int16)
+        return narrow.permute(0, 2, 3, 1).contiguous()
+
+
+@dataclass
+class Download:
+    """A batch's output on its way to the host: the images already (a CPU run), or a pinned buffer that a CUDA
+    copy stream is filling, ready once ``event`` has passed, while the GPU goes on with the next batch."""
+
+    host: Any  # list[np.ndarray], or a pinned B x H x W x 3 uint8/int16 tensor
+    dtype: np.dtype
+    event: Any = None  # torch.cuda.Event
+
+    def images(self) -> list[np.ndarray]:
+        if self.event is None:
+            return self.host
+        self.event.synchronize()
+        batch = self.host.numpy()
+        return list(batch if self.dtype == np.uint8 else batch.view(np.uint16))
+
+
+def start_download(x_BCHW: torch.Tensor, dtype: np.dtype, stream: Any = None) -> Download:
+    """Bring a model's output to the host: at once on a CPU; on CUDA (given a copy ``stream``) narrowed on the
+    GPU, then copied into pinned memory on that stream without blocking, so the copy overlaps the next batch's
+    upload and compute (the caller collects it with :meth:`Download.images`)."""
+    if stream is None or x_BCHW.device.type != "cuda":
+        return Download(tensor_to_images(x_BCHW, dtype), dtype)
+    out = _narrow_on_device(x_BCHW, dtype)
+    host = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)
+    stream.wait_stream(torch.cuda.current_stream(out.device))
+    with torch.cuda.stream(stream):
+        host.copy_(out, non_blocking=True)
+    out.record_stream(stream)  # the allocator keeps ``out`` until the copy is done
+    event = torch.cuda.Event()
+    event.record(stream)
+    return Download(host, dtype, event)
+
 CPU_WHOLE_MEGAPIXELS = 2.1  # a 1080p frame (2.07 MP) runs whole on a CPU; 4K and 8K go in tiles
 CUDA_MAX_BATCH = 16  # frames a CUDA batch may hold when the budget allows (latency and host memory bound it)
 CUDA_BYTES_PER_PIXEL = 4096  # CUDA working set per input pixel, a generous bound (cnn at x4 ~ 1.2 KB in fp32)
@@ -157,19 +204,29 @@ class SRStage:
         self.budget_pixels = tile_budget_pixels(params, self.device)
         if self.device.type == "cuda":
             deterministic_cuda()
+        # outputs come down on their own stream, overlapping the next batch (see ``start_download``)
+        self.copy_stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
         self.frames = 0
         self.megapixels_in = 0.0
 
-    def _run(self, batch: list[Frame]) -> list[Frame]:
+    def _start(self, batch: list[Frame]) -> tuple[list[Frame], Download]:
+        """Upload, run the model and start bringing the output back; the frames are made by :meth:`_land`."""
         x = frames_to_tensor([f.image for f in batch], self.device, self.model.capabilities.accepts_uint8)
         p = self.params
         inputs = _sr_batch(x, batch)
         y = upscale_tiled(self.model, inputs, p.tile, p.tile_overlap, p.max_tiles_per_call, self.budget_pixels)
         self.frames += len(batch)
         self.megapixels_in += x.shape[0] * x.shape[2] * x.shape[3] / 1e6
+        return batch, start_download(y, batch[0].image.dtype, self.copy_stream)
+
+    @staticmethod
+    def _land(flight: tuple[list[Frame], Download]) -> list[Frame]:
+        batch, download = flight
         # the LQ input stays reachable (Frame.source_image) for stages that need it, e.g. temporal-smoothing
-        images = tensor_to_images(y, batch[0].image.dtype)
-        return [f.with_image(img, source_image=f.image) for f, img in zip(batch, images)]
+        return [f.with_image(img, source_image=f.image) for f, img in zip(batch, download.images())]
+
+    def _run(self, batch: list[Frame]) -> list[Frame]:
+        return self._land(self._start(batch))
 
     def _batch_limit(self, frame: Frame) -> int:
         pixels = max(frame.width * frame.height, 1)
@@ -179,17 +236,34 @@ class SRStage:
         return max(1, min(self.params.batch_frames, by_pixels))
 
     def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """Batches in order; on CUDA one batch stays in flight (its copy down overlapping the next batch's
+        upload and compute) and is handed on once the next has started, or at the end."""
         batch: list[Frame] = []
+        flight: tuple[list[Frame], Download] | None = None
+
+        def run(frames_: list[Frame]) -> Iterator[Frame]:
+            nonlocal flight
+            started = self._start(frames_)
+            if flight is not None:
+                yield from self._land(flight)
+                flight = None
+            if started[1].event is None:  # already on the host: nothing to overlap
+                yield from self._land(started)
+            else:
+                flight = started
+
         for frame in frames:
             if batch and (frame.image.shape != batch[0].image.shape or frame.image.dtype != batch[0].image.dtype):
-                yield from self._run(batch)
+                yield from run(batch)
                 batch = []
             batch.append(frame)
             if len(batch) >= self._batch_limit(frame):
-                yield from self._run(batch)
+                yield from run(batch)
                 batch = []
         if batch:
-            yield from self._run(batch)
+            yield from run(batch)
+        if flight is not None:
+            yield from self._land(flight)
 
     def summary(self) -> dict[str, Any]:
         cache = cast(TokenCaching, self.model).cache_summary() if self.model.capabilities.token_cache else None
