@@ -11,7 +11,7 @@ from vidsr.analysis.batch import batch_degradations
 from vidsr.models.cnn import CompactSR, load_weights
 from vidsr.sr.base import Capabilities
 from vidsr.sr.batch import SRBatch, as_batch
-from vidsr.sr.registry import register_model
+from vidsr.sr.register import register_model
 
 __all__ = ["CNN", "weights_path", "shipped_scales"]
 

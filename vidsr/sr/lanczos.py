@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from vidsr.sr.base import Capabilities
 from vidsr.sr.batch import SRBatch, as_batch
-from vidsr.sr.registry import register_model
+from vidsr.sr.register import register_model
 
 __all__ = ["Lanczos", "lanczos_phase_weights"]
 

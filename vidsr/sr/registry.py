@@ -1,37 +1,22 @@
 """The model registry: a model name and its scales map to a factory ``(scale, device) -> SuperResolver``;
-``auto`` picks the model that measures best. The shipped models register themselves when
-:func:`available_models` first imports them (lazily, so importing vidsr stays light)."""
+``auto`` picks the model that measures best. The shipped models register themselves (``register.py``)
+when :func:`available_models` first imports them (lazily, so importing vidsr stays light)."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 
 from vidsr.errors import UsageError
 from vidsr.sr.base import SuperResolver
+from vidsr.sr.register import REGISTRY, register_model
 
 __all__ = ["register_model", "build_model", "available_models", "resolve_auto", "AUTO"]
-
-
-ModelFactory = Callable[[int, torch.device], SuperResolver]
-_REGISTRY: dict[str, tuple[ModelFactory, tuple[int, ...]]] = {}
-
-
-def register_model(name: str, scales: tuple[int, ...]) -> Callable[[ModelFactory], ModelFactory]:
-    """Register a factory ``(scale, device) -> SuperResolver`` under ``name`` for the given scales."""
-
-    def deco(factory: ModelFactory) -> ModelFactory:
-        _REGISTRY[name] = (factory, scales)
-        return factory
-
-    return deco
 
 
 def available_models() -> dict[str, tuple[int, ...]]:
     """Model names with the scales each supports."""
     _load_builtin_models()
-    return {name: scales for name, (_, scales) in sorted(_REGISTRY.items())}
+    return {name: scales for name, (_, scales) in sorted(REGISTRY.items())}
 
 
 AUTO = "auto"
@@ -65,7 +50,7 @@ def build_model(name: str, scale: int, device: torch.device) -> SuperResolver:
     models = available_models()
     if name not in models:
         raise UsageError(f"unknown model '{name}' (available: {', '.join(models)})")
-    factory, scales = _REGISTRY[name]
+    factory, scales = REGISTRY[name]
     if scale not in scales:
         raise UsageError(
             f"model '{name}' has no x{scale} (supported scales: {', '.join(f'x{s}' for s in scales)})"

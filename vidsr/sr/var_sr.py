@@ -29,7 +29,7 @@ from vidsr.models.vqvae import VQVAE, load_vqvae, pad_to_multiple
 from vidsr.sr.base import Capabilities
 from vidsr.sr.batch import SRBatch, as_batch
 from vidsr.sr.cnn import CNN, shipped_scales
-from vidsr.sr.registry import register_model
+from vidsr.sr.register import register_model
 from vidsr.sr.tiling import Blender, TileGrid, upscale_tiled
 from vidsr.sr.token_cache import CacheEntry, TokenCache, TokenCacheParams
 from vidsr.sr.vq_lq import TOKENIZER_PATH, WEIGHTS_DIR

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from vidsr.models.vqvae import VQVAE, LQEncoder, load_lq_encoder, load_vqvae
 from vidsr.sr.base import Capabilities
 from vidsr.sr.batch import SRBatch, as_batch
-from vidsr.sr.registry import register_model
+from vidsr.sr.register import register_model
 
 __all__ = ["VQLQ", "TOKENIZER_PATH", "LQ_ENCODER_PATH", "load_shipped"]
 
