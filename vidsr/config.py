@@ -86,11 +86,18 @@ class StageConfig:
 
 @dataclass
 class PipelineConfig:
-    """A graph: demux, then ``stages`` in order, then remux; queues between stages hold ``queue_size``."""
+    """A graph: demux, then ``stages`` in order, then remux; queues between stages hold ``queue_size`` frames and,
+    beyond their first frame, ``queue_megabytes`` of pixels."""
 
     name: str
     description: str = ""
     queue_size: int = ranged(4, 1, QUEUE_SIZE_MAX)
+    # MiB of frame pixels (image plus its LQ source_image) a queue holds beyond its first frame, so the queues'
+    # memory stops growing with the resolution; a frame bigger than this still passes, one at a time (0: always one
+    # at a time). 512 still holds 4 frames up to 7680x4320 out (8-bit, with their LQ), and holds the links after SR
+    # at 15360x8640 to one frame (4 could hold 2 GB a link); 256 measured no lower at 8K (bench/results_memory_8k.json)
+    # and would hold 4K-in links back too. vidsr.graph.QUEUE_BYTES_DEFAULT matches it
+    queue_megabytes: int = ranged(512, 0, None)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     stages: list[StageConfig] = field(default_factory=list)
     encode: EncodeConfig = field(default_factory=EncodeConfig)

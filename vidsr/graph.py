@@ -1,8 +1,10 @@
 """Run a source, stages and a sink concurrently on threads joined by bounded queues.
 
 Decode, model and encode overlap (PyAV and torch release the GIL in their heavy calls) and
-the bounded queues give backpressure, so memory does not grow with the video's length. The
-first exception anywhere stops every thread promptly and is re-raised in the caller.
+the bounded queues give backpressure, so memory does not grow with the video's length. Each
+queue is bounded in frames and in bytes of pixels, so it does not grow with the frame's size
+either (an 8K frame at x2 is 0.5 GB with its LQ input). The first exception anywhere stops
+every thread promptly and is re-raised in the caller.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,14 +21,81 @@ from vidsr.errors import Interrupted, ProcessingError, VidsrError
 from vidsr.frame import Frame
 from vidsr.stages.base import Stage
 
-__all__ = ["Graph", "StageTiming", "Cancelled"]
+__all__ = ["Graph", "StageTiming", "Cancelled", "FrameQueue", "frame_nbytes", "QUEUE_BYTES_DEFAULT"]
 
 _END = object()
 _POLL_S = 0.05
+# the byte bound of each link when the caller gives none; PipelineConfig.queue_megabytes has the same default
+# (vidsr/config.py says why that size)
+QUEUE_BYTES_DEFAULT = 512 * 2**20
 
 
 class Cancelled(Exception):
     """Raised inside a thread's queue operations once the graph is stopping."""
+
+
+def frame_nbytes(item: Any) -> int:
+    """The pixel bytes a queued item keeps alive: a Frame's ``image`` and its LQ ``source_image``; 0 for anything
+    else (the end marker). Metadata is small beside them, so it is not counted."""
+    image = getattr(item, "image", None)
+    source = getattr(item, "source_image", None)
+    return int(getattr(image, "nbytes", 0)) + int(getattr(source, "nbytes", 0))
+
+
+class FrameQueue:
+    """A FIFO of at most ``maxsize`` items (no limit when it is 0 or less) that, once it holds a frame, admits
+    another frame only while the pixels held (:func:`frame_nbytes`) stay within ``max_bytes``; an item without
+    pixels (the end marker) needs only room in the count.
+
+    A bound in frames alone lets memory grow with the frame's size; the byte bound keeps a link's memory flat
+    across resolutions. An empty queue always admits an item, so a frame bigger than the whole budget still
+    flows, one at a time. ``put`` and ``get`` time out as :class:`queue.Queue`'s do (``queue.Full``,
+    ``queue.Empty``), which the graph's polling, stop-aware loops rely on.
+    """
+
+    def __init__(self, maxsize: int, max_bytes: int) -> None:
+        self.maxsize = maxsize
+        self.max_bytes = max_bytes
+        self._items: deque[tuple[Any, int]] = deque()
+        self._bytes = 0
+        self._cond = threading.Condition()
+
+    @property
+    def nbytes(self) -> int:
+        """Pixel bytes held now."""
+        with self._cond:
+            return self._bytes
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+    def _admits(self, size: int) -> bool:
+        if not self._items:
+            return True
+        if 0 < self.maxsize <= len(self._items):
+            return False
+        return size == 0 or self._bytes + size <= self.max_bytes
+
+    def put(self, item: Any, timeout: float | None = None) -> None:
+        """Append ``item``, waiting up to ``timeout`` seconds (None: forever) for room; ``queue.Full`` if none."""
+        size = frame_nbytes(item)
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._admits(size), timeout):
+                raise queue.Full
+            self._items.append((item, size))
+            self._bytes += size
+            self._cond.notify_all()
+
+    def get(self, timeout: float | None = None) -> Any:
+        """Take the oldest item, waiting up to ``timeout`` seconds (None: forever); ``queue.Empty`` if none."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: bool(self._items), timeout):
+                raise queue.Empty
+            item, size = self._items.popleft()
+            self._bytes -= size
+            self._cond.notify_all()
+            return item
 
 
 @dataclass
@@ -77,11 +147,17 @@ def clear_interrupt() -> None:
 
 @dataclass
 class Graph:
-    """``source`` yields frames; each stage maps an iterator of frames to one; ``queue_size`` bounds each link."""
+    """``source`` yields frames; each stage maps an iterator of frames to one.
+
+    Each link holds at most ``queue_size`` frames and, beyond its first frame, at most ``queue_bytes`` of pixels
+    (a frame's image plus its LQ ``source_image``; see :class:`FrameQueue`): the frame count alone would let a
+    link's memory grow with the resolution.
+    """
 
     source: Callable[[], Iterable[Frame]]
     stages: list[Stage]
     queue_size: int = 4
+    queue_bytes: int = QUEUE_BYTES_DEFAULT
     source_name: str = "demux"
     timings: dict[str, StageTiming] = field(default_factory=dict)
 
@@ -92,7 +168,7 @@ class Graph:
         self._threads: list[threading.Thread] = []
 
     # queue operations that give up when the graph stops
-    def _put(self, q: queue.Queue, item: Any, timing: StageTiming) -> None:
+    def _put(self, q: FrameQueue, item: Any, timing: StageTiming) -> None:
         t0 = time.perf_counter()
         while True:
             if self._stop.is_set():
@@ -104,7 +180,7 @@ class Graph:
                 continue
         timing.wait_out_s += time.perf_counter() - t0
 
-    def _drain(self, q: queue.Queue, timing: StageTiming) -> Iterator[Frame]:
+    def _drain(self, q: FrameQueue, timing: StageTiming) -> Iterator[Frame]:
         while True:
             t0 = time.perf_counter()
             while True:
@@ -143,12 +219,15 @@ class Graph:
         self._threads.append(thread)
         thread.start()
 
-    def _start(self) -> queue.Queue:
+    def _queue(self) -> FrameQueue:
+        return FrameQueue(self.queue_size, self.queue_bytes)
+
+    def _start(self) -> FrameQueue:
         """Start the source and stage threads; return the queue the last stage writes to."""
-        out_q: queue.Queue = queue.Queue(self.queue_size)
+        out_q = self._queue()
         timing = self.timings.setdefault(self.source_name, StageTiming(self.source_name))
 
-        def run_source(q: queue.Queue = out_q, timing: StageTiming = timing) -> None:
+        def run_source(q: FrameQueue = out_q, timing: StageTiming = timing) -> None:
             t0 = time.perf_counter()
             try:
                 for frame in self.source():
@@ -160,10 +239,10 @@ class Graph:
 
         self._spawn(self.source_name, run_source)
         for stage in self.stages:
-            in_q, out_q = out_q, queue.Queue(self.queue_size)
+            in_q, out_q = out_q, self._queue()
             timing = self.timings.setdefault(stage.name, StageTiming(stage.name))
 
-            def run_stage(stage: Stage = stage, in_q: queue.Queue = in_q, out_q: queue.Queue = out_q,
+            def run_stage(stage: Stage = stage, in_q: FrameQueue = in_q, out_q: FrameQueue = out_q,
                           timing: StageTiming = timing) -> None:
                 t0 = time.perf_counter()
                 try:
