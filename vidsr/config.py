@@ -22,8 +22,8 @@ __all__ = [
 
 T = TypeVar("T")
 
-# a queue holds that many frames between two stages (the pipelines use 4 and 8); an 8K frame at x2 is about
-# 0.8 GB as 16-bit RGB, so a larger bound would no longer bound memory
+# a queue holds that many frames between two stages (the pipelines use 4 and 8), and no more than
+# ``queue_megabytes`` of pixels beyond its first frame: an 8K frame at x2 is about 0.8 GB as 16-bit RGB
 QUEUE_SIZE_MAX = 16
 
 

@@ -213,7 +213,7 @@ class Enhancer:
         """The graph of one run over ``source`` (a Demuxer or an iterator of Frames), with fresh stages: what the
         whole-file, chunked, frames and --ray paths all run."""
         return Graph(source=source, stages=self.fresh_stages(), queue_size=self.config.queue_size,
-                     source_name=source_name)
+                     queue_bytes=self.config.queue_megabytes * 2**20, source_name=source_name)
 
     @property
     def scale(self) -> int:
