@@ -60,8 +60,8 @@ def test_shipped_cnn_output_matches_the_stored_reference(scale: int) -> None:
 
 
 # Measured gains of the stored outputs over bicubic on this crop (PSNR-Y, 4-px border), written by
-# --write: +0.51 dB at x2, +0.37 dB at x4 (the 2026-12-04 weights). The floors leave 0.15 dB, far more
-# than the one-level differences the test above allows can cost (< 0.02 dB), and still fail weights
+# --write: +0.68 dB at x2 (the 2026-12-05 weights; +0.51 before), +0.37 dB at x4 (2026-12-04). The floors
+# leave 0.15 dB, more than the one-level differences the test above allows can cost (< 0.02 dB), and fail weights
 # that fall back to bicubic's fidelity (a zero or lost tail gives 0).
 @pytest.mark.parametrize("scale", [2, 4])
 def test_shipped_cnn_beats_bicubic_on_a_real_source(scale: int) -> None:
