@@ -27,7 +27,7 @@ from vidsr.train.evaluate import to_tensor
 
 CPU = torch.device("cpu")
 # two frames of one batch with very different vectors (light vs heavy noise and blur)
-VECS = torch.tensor([[0.3, 0.8, 0.05, 0.1], [2.5, 2.0, 0.5, 0.9]])
+VECS = torch.tensor([[0.3, 0.8, 0.05, 0.1, 0.27], [2.5, 2.0, 0.5, 0.9, 0.45]])  # DEGRADATION_FIELDS order
 
 
 def _two_frames() -> torch.Tensor:

@@ -71,6 +71,9 @@ class CNN:
         if not self.net.cfg.cond_dim:
             return None
         given = batch.degradation_BF
+        if given is not None and given.shape[-1] < self.net.cfg.cond_dim:
+            raise ValueError(f"degradation vectors with {given.shape[-1]} fields; this model reads "
+                             f"{self.net.cfg.cond_dim} (vidsr.analysis.DEGRADATION_FIELDS)")
         if given is not None and torch.isfinite(given).all():
             return given.to(torch.float32)
         return batch_degradations(batch.x_BCHW)
