@@ -82,37 +82,29 @@ def frames_to_tensor(
     return x.permute(0, 3, 1, 2).float().contiguous().mul_(scale)
 
 
-def tensor_to_images(x_BCHW: torch.Tensor, dtype: np.dtype) -> list[np.ndarray]:
-    """The inverse of :func:`frames_to_tensor`, rounding to the source's bit depth.
-
-    ``x_BCHW`` is consumed (scaled and rounded in place): at 8K one float frame is 400 MB, and each
-    temporary copy of a batch would cost that again. 8-bit output is narrowed before the layout change."""
+def _narrow_on_device(x_BCHW: torch.Tensor, dtype: np.dtype) -> torch.Tensor:
+    """``B x H x W x 3`` in the frames' own width, on ``x_BCHW``'s device: uint8, or 16-bit as int16 bits (a
+    quarter of float32's bytes to copy down from a GPU). ``x_BCHW`` is consumed (scaled and rounded in place):
+    at 8K one float frame is 400 MB, and each temporary copy of a batch would cost that again; the output is
+    narrowed before the layout change."""
     if x_BCHW.dtype == torch.uint8 and dtype == np.uint8:
-        return list(x_BCHW.permute(0, 2, 3, 1).contiguous().cpu().numpy())
+        return x_BCHW.permute(0, 2, 3, 1).contiguous()
     peak = 255.0 if dtype == np.uint8 else 65535.0
     with torch.inference_mode():  # the models' outputs are inference tensors: in-place only in this mode
         y = x_BCHW if x_BCHW.dtype == torch.float32 else x_BCHW.float()
         y.mul_(peak).round_().clamp_(0, peak)
-        if dtype == np.uint8:
-            return list(y.to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy())
-        if y.device.type != "cpu":  # narrowed on the GPU: a quarter of float32's bytes come down
-            bits = y.to(torch.int32).to(torch.int16).permute(0, 2, 3, 1).contiguous().cpu().numpy()
-            return list(bits.view(np.uint16))
-        return list(y.permute(0, 2, 3, 1).contiguous().cpu().numpy().astype(np.uint16))
-
-
-
-def _narrow_on_device(x_BCHW: torch.Tensor, dtype: np.dtype) -> torch.Tensor:
-    """``B x H x W x 3`` in the frames' own width on ``x_BCHW``'s device, rounded as :func:`tensor_to_images`
-    rounds: uint8, or 16-bit as int16 bits (a quarter of float32's bytes to copy down). Consumes ``x_BCHW``."""
-    if x_BCHW.dtype == torch.uint8 and dtype == np.uint8:
-        return x_BCHW.permute(0, 2, 3, 1).contiguous()
-    peak = 255.0 if dtype == np.uint8 else 65535.0
-    with torch.inference_mode():
-        y = x_BCHW if x_BCHW.dtype == torch.float32 else x_BCHW.float()
-        y.mul_(peak).round_().clamp_(0, peak)
         narrow = y.to(torch.uint8) if dtype == np.uint8 else y.to(torch.int32).to(torch.int16)
         return narrow.permute(0, 2, 3, 1).contiguous()
+
+
+def _host_images(narrow_BHWC: torch.Tensor, dtype: np.dtype) -> list[np.ndarray]:
+    batch = narrow_BHWC.cpu().numpy()
+    return list(batch if dtype == np.uint8 else batch.view(np.uint16))
+
+
+def tensor_to_images(x_BCHW: torch.Tensor, dtype: np.dtype) -> list[np.ndarray]:
+    """The inverse of :func:`frames_to_tensor`, rounding to the source's bit depth (consumes ``x_BCHW``)."""
+    return _host_images(_narrow_on_device(x_BCHW, dtype), dtype)
 
 
 @dataclass
@@ -128,8 +120,7 @@ class Download:
         if self.event is None:
             return self.host
         self.event.synchronize()
-        batch = self.host.numpy()
-        return list(batch if self.dtype == np.uint8 else batch.view(np.uint16))
+        return _host_images(self.host, self.dtype)
 
 
 def start_download(x_BCHW: torch.Tensor, dtype: np.dtype, stream: Any = None) -> Download:
