@@ -2,6 +2,9 @@
 
 ``TileGrid`` (where the tiles and their crops are) and ``Blender`` (the cross-fade) are also used on
 their own by models that decide per tile what to compute (the ``var`` model's token cache).
+``upscale_tiled`` itself blends with ``RowBlender``: its tiles come in row order, so each band of output rows
+is finished (divided and narrowed) as soon as the last tile touching it is in, and no whole-frame float
+accumulator exists (at 15360x8640 out it and its divisor were 2.1 GB a frame).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import torch
 from vidsr.sr.base import SuperResolver
 from vidsr.sr.batch import SRBatch, as_batch
 
-__all__ = ["tile_starts", "upscale_tiled", "TileGrid", "Blender"]
+__all__ = ["tile_starts", "upscale_tiled", "TileGrid", "Blender", "RowBlender"]
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -116,6 +119,14 @@ def _grid_weight(g: TileGrid, s: int, i: int, device: torch.device, dtype: torch
     return _tile_weight(g.th * s, g.tw * s, g.overlap * s, edges, device, dtype)
 
 
+def _weighted_tile(g: TileGrid, s: int, i: int, up_BCHW: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Tile ``i``'s own part of its upscaled crop (the context cut away), in ``dtype``, times its blend weight."""
+    (y, x), (cy, cx) = g.boxes[i], g.origins[i]
+    oy, ox = (y - cy) * s, (x - cx) * s
+    tile_up = up_BCHW[:, :, oy : oy + g.th * s, ox : ox + g.tw * s].to(dtype)
+    return tile_up * _grid_weight(g, s, i, up_BCHW.device, dtype)
+
+
 class Blender:
     """Accumulates upscaled crops of a :class:`TileGrid` with cross-fade ramps; :meth:`result` divides."""
 
@@ -126,15 +137,75 @@ class Blender:
     def add(self, i: int, up_BCHW: torch.Tensor, frames: slice = slice(None)) -> None:
         """Blend tile ``i``'s upscaled crop (``B' x C x ch*s x cw*s``) into ``frames`` of the output."""
         g, s = self.grid, self.scale
-        (y, x), (cy, cx) = g.boxes[i], g.origins[i]
-        oy, ox = (y - cy) * s, (x - cx) * s
-        tile_up = up_BCHW[:, :, oy : oy + g.th * s, ox : ox + g.tw * s].to(self.out.dtype)
-        weight = _grid_weight(g, s, i, self.out.device, self.out.dtype)
-        self.out[frames, :, y * s : (y + g.th) * s, x * s : (x + g.tw) * s] += tile_up * weight
+        y, x = g.boxes[i]
+        weighted = _weighted_tile(g, s, i, up_BCHW, self.out.dtype)
+        self.out[frames, :, y * s : (y + g.th) * s, x * s : (x + g.tw) * s] += weighted
 
     def result(self) -> torch.Tensor:
         """The blend: the accumulated tiles over the summed weights (every tile of every frame added)."""
         return self.out.div_(_weight_sum(self.grid, self.scale, self.out.device, self.out.dtype))
+
+
+class RowBlender:
+    """The :class:`Blender` blend for tiles added in grid order (row by row), streamed: a float band holds only
+    the output rows the current row of tiles touches, and rows no later tile reaches are divided by their summed
+    weights and written to the output in its final dtype (an integer one rounded and clamped), band by band.
+
+    Bit for bit :class:`Blender` and a final cast: each output pixel sums the same tiles' ``tile x weight`` in
+    the same order from zero, its divisor the same weights in the same order, then one division and rounding.
+    An integer output is channels-last in memory, the layout the frames leave in (``B x H x W x C``), so no
+    whole-frame copy is needed to hand it on."""
+
+    def __init__(self, grid: TileGrid, scale: int, B: int, C: int, acc_dtype: torch.dtype, out_dtype: torch.dtype,
+                 device: torch.device) -> None:
+        self.grid, self.scale, self.acc_dtype = grid, scale, acc_dtype
+        shape = (B, C, grid.H * scale, grid.W * scale)
+        layout = torch.contiguous_format if out_dtype.is_floating_point else torch.channels_last
+        self.out = torch.empty(shape, dtype=out_dtype, device=device, memory_format=layout)
+        self.lo = 0  # first output row not yet written to ``out``: the band's first row
+        self.rows = 0  # rows of the band in use (summed into since they were last cleared)
+        band = grid.th * scale  # one row of tiles: what the band must hold (earlier rows left are inside it)
+        self.acc = torch.zeros(B, C, band, shape[3], dtype=acc_dtype, device=device)
+        self.weight = torch.zeros(1, 1, band, shape[3], dtype=acc_dtype, device=device)
+        self.next_tile = 0
+
+    def _finish_rows(self, upto: int) -> None:
+        """Divide and write output rows [lo, upto) (no tile still to come touches them), then move the band's
+        other rows to its top and clear the rest."""
+        n = min(upto, self.lo + self.rows) - self.lo
+        if n <= 0:
+            return
+        rows = self.acc[:, :, :n].div_(self.weight[:, :, :n])
+        if not self.out.dtype.is_floating_point:  # an integer model's tiles blend in float, then round back
+            rows = rows.round_().clamp_(0, torch.iinfo(self.out.dtype).max)
+        self.out[:, :, self.lo : self.lo + n] = rows
+        keep = self.rows - n
+        for buf in (self.acc, self.weight):
+            if keep:
+                buf[:, :, :keep] = buf[:, :, n : n + keep].clone() if keep > n else buf[:, :, n : n + keep]
+            buf[:, :, keep : self.rows].zero_()
+        self.lo, self.rows = self.lo + n, keep
+
+    def add(self, i: int, up_BCHW: torch.Tensor) -> None:
+        """Blend tile ``i`` (the next one in grid order) from its upscaled crop (``B x C x ch*s x cw*s``)."""
+        if i != self.next_tile:
+            raise ValueError(f"RowBlender takes tiles in grid order: tile {i} came where {self.next_tile} was due")
+        self.next_tile += 1
+        g, s = self.grid, self.scale
+        y, x = g.boxes[i]
+        self._finish_rows(y * s)  # tiles come row by row from the top: nothing later reaches above this row
+        self.lo = max(self.lo, y * s) if self.rows == 0 else self.lo
+        self.rows = max(self.rows, (y + g.th) * s - self.lo)
+        r0, r1, c0, c1 = y * s - self.lo, (y + g.th) * s - self.lo, x * s, (x + g.tw) * s
+        self.acc[:, :, r0:r1, c0:c1] += _weighted_tile(g, s, i, up_BCHW, self.acc_dtype)
+        self.weight[:, :, r0:r1, c0:c1] += _grid_weight(g, s, i, self.acc.device, self.acc_dtype)
+
+    def result(self) -> torch.Tensor:
+        """The blended output, once every tile is in."""
+        if self.next_tile != len(self.grid.boxes):
+            raise ValueError(f"RowBlender got {self.next_tile} of {len(self.grid.boxes)} tiles")
+        self._finish_rows(self.out.shape[2])
+        return self.out
 
 
 @torch.inference_mode()
@@ -184,7 +255,7 @@ def upscale_tiled(
         frames = x_BCHW if x_BCHW.dtype.is_floating_point else x_BCHW.float() / 255.0
         batch = batch.with_degradation(batch_degradations(frames))
     blend_dtype = torch.float64 if x_BCHW.dtype == torch.float64 else torch.float32
-    blender = Blender(grid, model.scale, B, C, blend_dtype, x_BCHW.device)
+    blender = RowBlender(grid, model.scale, B, C, blend_dtype, x_BCHW.dtype, x_BCHW.device)
     per_call = max(1, max_batch // B)
     n = len(grid.boxes)
     for i in range(0, n, per_call):
@@ -192,7 +263,5 @@ def upscale_tiled(
         up = model(batch.stacked([grid.crop(x_BCHW, k) for k in idx]))
         for j, k in enumerate(idx):
             blender.add(k, up[j * B : (j + 1) * B])
-    out = blender.result()
-    if not x_BCHW.dtype.is_floating_point:  # an integer model's tiles blend in float, then round back
-        out = out.round_().clamp_(0, torch.iinfo(x_BCHW.dtype).max).to(x_BCHW.dtype)
-    return out.to(x_BCHW.dtype)
+        del up
+    return blender.result()
