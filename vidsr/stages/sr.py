@@ -65,7 +65,7 @@ def frames_to_tensor(
     On CUDA the batch goes up in its own integer type (uint8, or 10/16-bit as uint16: half or a quarter of
     float32's bytes) from pinned memory without blocking, and is widened on the GPU (``widen_on_device``:
     the default on CUDA; forced on a CPU by tests)."""
-    stack = np.stack(images)
+    stack = images[0][None] if len(images) == 1 else np.stack(images)  # one frame (4K, 8K): a view, not a copy
     if widen_on_device if widen_on_device is not None else device.type == "cuda":
         host = torch.from_numpy(stack if stack.dtype == np.uint8 else stack.view(np.int16))
         x = host.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else host.to(device)
