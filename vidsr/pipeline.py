@@ -309,17 +309,17 @@ def enhance(
                  "PQ/BT.2020 tags are kept, use --codec libx265 to keep the metadata too")
         bar = Progress(window.expected_frames(info) if window else info.video.frames, enabled=progress, name=str(dst))
         if window is not None:  # a preview: short, in one piece
-            out = _write_whole(src, dst, info, enhancer, config, plans, bar, overwrite, window)
+            out = _write_whole(src, dst, info, enhancer, config, plans, bar, warn, overwrite, window)
         elif config.encode.chunk_seconds > 0 and (info.duration_s or 0.0) > config.encode.chunk_seconds:
             out = _write_chunked(src, dst, info, enhancer, config, plans, bar, warn, overwrite)
         else:
-            out = _write_whole(src, dst, info, enhancer, config, plans, bar, overwrite)
+            out = _write_whole(src, dst, info, enhancer, config, plans, bar, warn, overwrite)
     demuxer, graph = out.demuxer, out.graph
     wall = time.perf_counter() - t_start
     report = build_report(
         src=src, dst=dst, config=config, info=info, plans=plans, frames=out.frames,
         frames_lost=demuxer.frames_lost, frames_damaged=demuxer.frames_corrupt, output_size=out.output_size,
-        encoder_restarts=out.restarts, wall_s=wall,
+        encoder_restarts=out.restarts, encoder_memory=out.encoder_memory, wall_s=wall,
         frames_run=out.frames - (out.chunks or {}).get("frames_resumed", 0),  # a resumed run's chunks took no time
         window=window.describe() if window else None, chunks=out.chunks,
         deinterlace=deinterlace_report(asked=asked, ran_as=interlacing.mode, why=interlacing.reason,
@@ -349,18 +349,21 @@ class _Written:
     output_size: tuple[int, int] | None
     restarts: int
     chunks: dict[str, Any] | None = None  # a chunked run: chunks written, resumed, frames resumed
+    encoder_memory: dict[str, Any] | None = None  # what encode.max_megabytes estimated and lowered (MemoryPlan)
 
 
 def _write_whole(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, config: PipelineConfig,
-                 plans: list[SidePlan], bar: Progress, overwrite: bool, window: Window | None = None) -> _Written:
+                 plans: list[SidePlan], bar: Progress, warn: Callable[[str], None], overwrite: bool,
+                 window: Window | None = None) -> _Written:
     """The output in one piece: encoded into a temporary file beside ``dst``, renamed when complete; with a
     ``window`` only that part, every stream moved back to start at 0."""
     if window is None:
         demuxer = Demuxer(src, info, config.decode)
-        remuxer = Remuxer(dst, src, info, config.encode, plans, name=str(dst))
+        remuxer = Remuxer(dst, src, info, config.encode, plans, name=str(dst), warn=warn)
     else:
         demuxer = Demuxer(src, info, config.decode, window.start_pts, window.end_pts, pts_offset=window.start_pts)
-        remuxer = Remuxer(dst, src, info, config.encode, plans, name=str(dst), side_window=window.side_window())
+        remuxer = Remuxer(dst, src, info, config.encode, plans, name=str(dst), side_window=window.side_window(),
+                          warn=warn)
     graph = enhancer.graph(demuxer)
     try:
         with atomic_output(dst, overwrite) as tmp:
@@ -369,7 +372,9 @@ def _write_whole(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, conf
             _check_count(demuxer, remuxer.frames_written)
     finally:
         bar.close()
-    return _Written(demuxer, graph, remuxer.frames_written, remuxer.output_size, remuxer.restarts)
+    memory = remuxer.encoder_memory.as_report() if remuxer.encoder_memory else None
+    return _Written(demuxer, graph, remuxer.frames_written, remuxer.output_size, remuxer.restarts,
+                    encoder_memory=memory)
 
 
 def _write_chunked(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, config: PipelineConfig,
@@ -386,7 +391,7 @@ def _write_chunked(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, co
         warn(f"resuming {dst.name}: {done} finished chunks ({resumed_frames} frames) kept from an earlier run")
     bar.resumed(resumed_frames)
     demuxer = Demuxer(src, info, config.decode, start_pts)
-    writer = ChunkWriter(workdir, src, info, config.encode, done)
+    writer = ChunkWriter(workdir, src, info, config.encode, done, warn)
     graph = enhancer.graph(demuxer)
     try:
         if not complete:
@@ -417,7 +422,8 @@ def _write_chunked(src: Path, dst: Path, info: MediaInfo, enhancer: Enhancer, co
     size = writer.output_size or next((tuple(r["output_size"]) for r in kept if r.get("output_size")), None)
     return _Written(demuxer, graph, resumed_frames + writer.frames_written, size, restarts,
                     {"seconds": config.encode.chunk_seconds, "chunks": n, "chunks_resumed": done,
-                     "frames_resumed": resumed_frames, "join_s": round(join_s, 3)})
+                     "frames_resumed": resumed_frames, "join_s": round(join_s, 3)},
+                    writer.encoder_memory.as_report() if writer.encoder_memory else None)
 
 
 def _check_count(demuxer: Demuxer, written: int) -> None:

@@ -77,6 +77,7 @@ def build_report(
     chunks: dict[str, Any] | None = None,
     segments: list[dict[str, Any]] | None = None,
     ray: dict[str, Any] | None = None,
+    encoder_memory: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The run report, the same keys for a local run (whole-file, chunked) and a ``--ray`` job.
 
@@ -86,7 +87,9 @@ def build_report(
     run), ``segments`` and ``ray`` (a ``--ray`` job). On ``--ray``, ``stages`` are the segments' timings summed
     (actor time, not wall time), ``stage_summaries`` the segments' summaries merged (counts summed, other
     fields from the first segment), ``deinterlace.why`` is ``None`` (each actor's demuxer decides from the
-    stream's flags; no idet pass).
+    stream's flags; no idet pass). ``output_video.encoder_memory``: the encoder's estimated MiB against
+    ``encode.max_megabytes`` and the settings lowered to fit (``{option: [was, now]}``); ``None`` with no cap, an
+    encoder without a model, a run whose chunks were all resumed, and on ``--ray`` (each actor plans its own).
     """
     from vidsr.media.remux import choose_pix_fmt
 
@@ -104,7 +107,8 @@ def build_report(
                         "variable_frame_rate": v.variable_frame_rate, "colour": v.colour_tags()},
         "output_video": {"size": list(output_size) if output_size else None, "codec": enc.codec,
                          "pix_fmt": choose_pix_fmt(enc.codec, v.pix_fmt, enc.pix_fmt),
-                         "crf": enc.crf, "preset": enc.preset, "encoder_restarts": encoder_restarts},
+                         "crf": enc.crf, "preset": enc.preset, "encoder_restarts": encoder_restarts,
+                         "encoder_memory": encoder_memory},
         "chunks": chunks,
         "streams": [p.describe() for p in plans],
         "wall_s": round(wall_s, 3),

@@ -15,12 +15,13 @@ there without history (temporal smoothing skips one frame's blend).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from vidsr.config import EncodeConfig
 from vidsr.frame import Frame
+from vidsr.media.encoder_memory import MemoryPlan
 from vidsr.media.probe import MediaInfo
 from vidsr.media.remux import Remuxer
 from vidsr.media.workdir import WorkDir
@@ -76,7 +77,10 @@ class ChunkWriter:
         info: MediaInfo,
         encode: EncodeConfig,
         first_index: int,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
+        """``warn`` gets the encoder-memory notice of the first chunk's encoder (every chunk's encoder is set up
+        alike, so it is said once)."""
         self.workdir = workdir
         self.src = src
         self.info = info
@@ -86,11 +90,14 @@ class ChunkWriter:
         self.restarts = 0
         self.output_size: tuple[int, int] | None = None
         self.chunks = 0
+        self.encoder_memory: MemoryPlan | None = None  # the chunks' encoders' (vidsr.media.encoder_memory)
+        self._warn = warn
 
     def __call__(self, frames: Iterator[Frame]) -> None:
         for index, chunk in enumerate(split_chunks(frames, self.encode.chunk_seconds), start=self.first_index):
             tmp = self.workdir.scratch(index)
-            remuxer = Remuxer(tmp, self.src, self.info, self.encode, [], name=f"chunk {index}")
+            remuxer = Remuxer(tmp, self.src, self.info, self.encode, [], name=f"chunk {index}",
+                              warn=None if self.chunks else self._warn)
             try:
                 remuxer(iter(chunk))
             except BaseException:
@@ -103,6 +110,7 @@ class ChunkWriter:
             self.frames_written += remuxer.frames_written
             self.restarts += remuxer.restarts
             self.output_size = remuxer.output_size
+            self.encoder_memory = remuxer.encoder_memory or self.encoder_memory
             self.chunks += 1
 
 

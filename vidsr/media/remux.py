@@ -7,7 +7,7 @@ from the first frame, then one loop encodes frames and writes packets.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from vidsr.errors import OutputError, UsageError
 from vidsr.frame import Frame
 from vidsr.media.colour_out import output_colour
 from vidsr.media.containers import muxer_options
+from vidsr.media.encoder_memory import MemoryPlan, plan_encoder_memory
 from vidsr.media.heap import fill_fresh_memory
 from vidsr.media.probe import EXACT_COLOUR, MediaInfo
 from vidsr.media.streams import SidePlan, SideStreams, clean_metadata
@@ -116,6 +117,7 @@ class Remuxer:
         name: str | None = None,
         keep: tuple[int | None, int | None] | None = None,
         side_window: tuple[Fraction, Fraction | None] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         """``side`` lists what to do with the other streams; an empty list writes the video alone (a segment
         of a scale-out job, whose audio the driver copies once when it joins the segments).
@@ -125,7 +127,10 @@ class Remuxer:
         forced keyframes (closed GOPs), so no kept frame references a dropped one.
 
         ``side_window`` (source seconds) keeps only that span of the other streams, moved back to start at 0, for
-        a preview whose frames the demuxer moved back the same way (vidsr.media.window)."""
+        a preview whose frames the demuxer moved back the same way (vidsr.media.window).
+
+        ``warn`` gets the one-line notice when ``encode.max_megabytes`` lowers the encoder's settings (once per
+        Remuxer; None: nothing is said, as for a chunk after the first)."""
         self.path = path
         self.name = name or path.name  # what errors call the output (the user's name, not the temporary one)
         self.src = src
@@ -137,6 +142,9 @@ class Remuxer:
         self.packets_copied = 0
         self.output_size: tuple[int, int] | None = None
         self.restarts = 0  # fresh encoders started at scene cuts (``EncodeConfig.restart_at_scene_cuts``)
+        # the encoder memory estimate and what it lowered (``EncodeConfig.max_megabytes``); None: no cap or no model
+        self.encoder_memory: MemoryPlan | None = None
+        self._warn = warn
         self.keep = keep
         self.side_window = side_window
         # a frame-clock encoder (MPEG-1/2): its rate, its encoder's first frame's time, each tick's source pts
@@ -197,7 +205,25 @@ class Remuxer:
         if self.encode.codec == "libx265":
             options["x265-params"] = ":".join(["log-level=error", *v.hdr_metadata.x265_params()])
         options.update(self.encode.options)
-        cc.options = options
+        cc.options = self._within_memory(cc, options, first)
+
+    def _within_memory(self, cc: av.VideoCodecContext, options: dict[str, str], first: Frame) -> dict[str, str]:
+        """``options`` with the encoder's buffers brought within ``encode.max_megabytes``: the same plan for every
+        encoder of this output (the decision reads only the config, the frame size and this machine's CPUs);
+        unchanged where the estimate fits or the encoder has no model."""
+        gop = self.encode.gop_seconds
+        plan = plan_encoder_memory(
+            self.encode.codec, options.get("preset", self.encode.preset), self.encode.crf, self.encode.threads,
+            options, first.width, first.height, self.pix_fmt, self.encode.max_megabytes,
+            sliced=cc.thread_type == av.codec.context.ThreadType.SLICE,
+            keyint=max(1, round(float(self._rate()) * gop)) if gop else None,
+        )
+        if plan is None:
+            return options
+        if plan.changes and self.encoder_memory is None and self._warn is not None:
+            self._warn(plan.notice())
+        self.encoder_memory = plan
+        return plan.options
 
     def _fresh_encoder(self, stream: av.VideoStream, first: Frame) -> av.VideoCodecContext:
         """A new encoder for ``stream`` from ``first`` on: same settings and container flags (global
