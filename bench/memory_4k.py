@@ -47,11 +47,16 @@ def make_clip(path: Path, width: int, height: int, frames: int) -> Path:
     return path
 
 
-def peak_rss_mb(src: Path, dst: Path, preset: str, pipeline: str = "default") -> tuple[float, float]:
-    """(peak RSS in MB, wall seconds) of one run in a fresh process (so no earlier run's peak counts)."""
+def peak_rss_mb(src: Path, dst: Path, preset: str, pipeline: str = "default",
+                max_megabytes: int | None = None) -> tuple[float, float]:
+    """(peak RSS in MB, wall seconds) of one run in a fresh process (so no earlier run's peak counts);
+    ``max_megabytes`` replaces the pipeline's ``encode.max_megabytes`` (0: no cap on the encoder)."""
+    config = f"{pipeline!r}"
+    if max_megabytes is not None:
+        config = f"(lambda c: (setattr(c.encode, 'max_megabytes', {max_megabytes}), c)[1])(configure({pipeline!r}))"
     code = (
-        "import resource, vidsr; "
-        f"vidsr.enhance({str(src)!r}, {str(dst)!r}, pipeline={pipeline!r}, model='bicubic', scale=2, "
+        "import resource, vidsr; from vidsr.pipeline import configure; "
+        f"vidsr.enhance({str(src)!r}, {str(dst)!r}, pipeline={config}, model='bicubic', scale=2, "
         f"preset={preset!r}, overwrite=True); "
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
@@ -65,14 +70,17 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--presets", nargs="+", default=["ultrafast", "medium"])
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--max-megabytes", type=int, default=None, help="encode.max_megabytes (0: no encoder cap)")
     args = ap.parse_args()
     results: dict[str, Any] = {"command": "python " + " ".join(sys.argv), "frames": args.frames, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         clips = {name: make_clip(Path(tmp) / f"{name}.mp4", w, h, args.frames) for name, (w, h) in SIZES.items()}
         for preset in args.presets:
             for name, clip in clips.items():
-                rss, wall = peak_rss_mb(clip, Path(tmp) / f"out-{name}.mp4", preset)
+                rss, wall = peak_rss_mb(clip, Path(tmp) / f"out-{name}.mp4", preset, max_megabytes=args.max_megabytes)
                 run = {"input": name, "preset": preset, "peak_rss_mb": round(rss), "wall_s": round(wall, 1)}
+                if args.max_megabytes is not None:
+                    run["max_megabytes"] = args.max_megabytes
                 results["runs"].append(run)
                 print(json.dumps(run), flush=True)
     if args.json:
