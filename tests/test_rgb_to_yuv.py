@@ -3,10 +3,14 @@ as one whole-frame conversion, for every chroma layout and depth the encoders ta
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import av
 import numpy as np
 import pytest
+from clipmaker import ClipSpec, make_clip, packet_bytes
 
+import vidsr
 from vidsr.media import rgb_to_yuv
 from vidsr.media.probe import EXACT_COLOUR
 
@@ -51,3 +55,21 @@ def test_an_odd_height_converts_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     got = rgb_to_yuv.to_video_frame(img, "yuv420p", **kw)
     for g, w in zip(_planes(got), _planes(whole)):
         assert np.array_equal(g, w)
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv420p10le"])
+def test_a_run_writes_the_same_bytes_with_the_frames_converted_in_bands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pix_fmt: str
+) -> None:
+    """The remuxer's conversion through the banded path (forced on for a small clip) gives the run's bytes."""
+    src = make_clip(tmp_path / "in.mkv", ClipSpec(frames=6, width=96, height=160, pix_fmt=pix_fmt))
+    kw = {"model": "bicubic", "scale": 2, "preset": "ultrafast", "overwrite": True}
+    vidsr.enhance(src, tmp_path / "whole.mkv", **kw)
+    monkeypatch.setattr(rgb_to_yuv, "BANDED_ABOVE", 0)
+    monkeypatch.setattr(rgb_to_yuv, "BAND_ROWS", 64)  # 320 output rows: five bands
+    monkeypatch.setattr(rgb_to_yuv, "MARGIN", 0)  # and without margins the chroma differs: the path is taken
+    vidsr.enhance(src, tmp_path / "bare.mkv", **kw)
+    assert packet_bytes(tmp_path / "bare.mkv", "video") != packet_bytes(tmp_path / "whole.mkv", "video")
+    monkeypatch.setattr(rgb_to_yuv, "MARGIN", 16)
+    vidsr.enhance(src, tmp_path / "banded.mkv", **kw)
+    assert packet_bytes(tmp_path / "banded.mkv", "video") == packet_bytes(tmp_path / "whole.mkv", "video")
