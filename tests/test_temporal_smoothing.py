@@ -27,7 +27,16 @@ from vidsr.stages.analysis import DegradeAnalysis
 from vidsr.stages.sr import SRParams, SRStage
 from vidsr.stages.temporal_smoothing import TemporalSmoothing, TemporalSmoothingParams
 from vidsr.temporal.flow import INTERPOLATION, luma_levels, pixel_grid
-from vidsr.temporal.smoothing import BAND_PIXELS, Smoother, SmootherParams, _History, _output_bands
+from vidsr.temporal.smoothing import (
+    BAND_PIXELS,
+    LQ_BAND_PIXELS,
+    Smoother,
+    SmootherParams,
+    _border_inside,
+    _History,
+    _lq_luma,
+    _output_bands,
+)
 
 SCALE = 2
 SEED = 2026
@@ -186,9 +195,58 @@ def test_runs_end_to_end_in_vidsr_run(clip: Callable[..., Path], cli: Callable, 
     assert decoded_times(dst) == decoded_times(src)
 
 
+@pytest.fixture
+def pinned_magnitude(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cv2.magnitude`` without an output writes to a new plane placed as the smoother places its own (16 bytes past
+    a 64-byte boundary, where a mapped plane starts): IPP computes the values before an output's first 32-byte
+    boundary with other code, an ulp apart at times, so the reference's small planes, wherever the heap happens to
+    put them, would make its corner values differ from run to run. Arithmetic is untouched."""
+    magnitude = cv2.magnitude
+
+    def pinned(x: np.ndarray, y: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
+        if dst is None:
+            buf = np.empty(x.size + 16, np.float32)
+            start = (16 - buf.ctypes.data) % 64 // 4
+            dst = buf[start : start + x.size].reshape(x.shape)
+        return magnitude(x, y, dst)
+
+    monkeypatch.setattr(cv2, "magnitude", pinned)
+
+
 class _WholeFrameSmoother(Smoother):
     """The reference: ``Smoother.__call__`` as it was before the output-grid work ran in bands (every map at
-    the whole output size), kept verbatim so the banded version can be held to it bit for bit."""
+    the whole output size), and ``Smoother.confidence`` as it was before the LQ work ran in bands (every LQ plane
+    whole, one 4-channel remap), kept verbatim so the banded version can be held to it bit for bit."""
+
+    def confidence(self, prev_luma: np.ndarray, luma: np.ndarray, back: np.ndarray, fwd: np.ndarray) -> np.ndarray:
+        p = self.p
+        h, w = luma.shape
+        planes = cv2.merge([fwd, prev_luma, np.ones((h, w), np.float32)])
+        coords = back + pixel_grid(h, w)
+        warped = cv2.remap(planes, coords, None, cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        del planes, coords
+        fwd_x, fwd_y, prev_at, inside = cv2.split(warped)
+        del warped
+        back_x, back_y = cv2.split(back)
+        miss = cv2.magnitude(back_x + fwd_x, back_y + fwd_y)
+        tol = p.fb_tolerance + p.fb_relative * cv2.magnitude(back_x, back_y)
+        w_fb = np.clip(2.0 - miss / tol, 0.0, 1.0)
+        err = cv2.blur(cv2.absdiff(luma, prev_at), (p.error_window, p.error_window))
+        trusted = (w_fb[::2, ::2] > 0.5) & (inside[::2, ::2] > 0.99)
+        typical = float(np.median(err[::2, ::2][trusted])) if trusted.any() else p.max_level
+        cap = p.max_level if self.level is None else p.level_jump * self.level
+        typical = max(min(typical, cap), p.min_level)
+        self.level = typical if self.level is None else 0.5 * (self.level + typical)
+        lo, hi = p.error_low * typical, p.error_high * typical
+        weight = np.clip((hi - err) * (1.0 / (hi - lo)), 0.0, 1.0)
+        weight *= w_fb
+        weight *= inside
+        if p.erode > 1:
+            weight = cv2.erode(weight, np.ones((p.erode, p.erode), np.uint8))
+        if p.mask_blur > 0:
+            weight = cv2.GaussianBlur(weight, (0, 0), p.mask_blur)
+        return weight
 
     def __call__(self, frame: Frame) -> Frame:
         image = frame.image
@@ -243,6 +301,7 @@ def _moving_sequence(clips: dict[str, Clip], out_hw: tuple[int, int], dtype: typ
 @pytest.mark.parametrize("out_hw", [(120, 200), (240, 400), (150, 250), (80, 133)],
                          ids=["x2", "x4", "x2.5-resized", "x4/3"])
 @pytest.mark.parametrize("interpolation", ["linear", "cubic"])
+@pytest.mark.usefixtures("pinned_magnitude")
 def test_banded_output_grid_equals_the_whole_frame_bit_for_bit(clips: dict[str, Clip], dtype: type,
                                                                out_hw: tuple[int, int], interpolation: str) -> None:
     """Bands of 1 row (as small as they get), of several rows, and the default (one band at these sizes) give
@@ -252,8 +311,8 @@ def test_banded_output_grid_equals_the_whole_frame_bit_for_bit(clips: dict[str, 
     reference = _WholeFrameSmoother(params)
     expected = [reference(f).image for f in frames]
     assert reference.last_weight > 0.1 and not np.array_equal(expected[-1], frames[-1].image)  # it did blend
-    for band_pixels in (1, 7 * out_hw[1], 1000, BAND_PIXELS):
-        smoother = Smoother(params, band_pixels=band_pixels)
+    for band_pixels, lq_band_pixels in ((1, 1), (7 * out_hw[1], 300), (1000, 1000), (BAND_PIXELS, LQ_BAND_PIXELS)):
+        smoother = Smoother(params, band_pixels=band_pixels, lq_band_pixels=lq_band_pixels)
         for t, (frame, want) in enumerate(zip(frames, expected)):
             got = smoother(frame).image
             assert got.dtype == dtype and np.array_equal(got, want), (band_pixels, t)
@@ -273,10 +332,96 @@ def test_output_bands_tile_the_frame_exactly(lq_h: int, out_h: int) -> None:
     flow = cv2.resize(back * scale, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
     w_hr = cv2.resize(weight, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
     band_pixels = out_w * max(out_h // 37, 1)  # ~37 bands
-    bands = list(_output_bands(back, weight, scale, out_h, out_w, band_pixels))
+    planes = np.ascontiguousarray(back.transpose(2, 0, 1))  # the smoother keeps the flow as x and y planes
+    bands = list(_output_bands(planes, weight, scale, out_h, out_w, band_pixels))
     assert len(bands) > 10 and bands[0][0] == 0 and bands[-1][1] == out_h
     assert all(a[1] == b[0] for a, b in zip(bands, bands[1:]))
     for y0, y1, f, w in bands:
         assert f.flags.c_contiguous and w.flags.c_contiguous and f.flags.writeable
         assert np.array_equal(f.view(np.uint32), flow[y0:y1].view(np.uint32)), (y0, y1)
         assert np.array_equal(w.view(np.uint32), w_hr[y0:y1].view(np.uint32)), (y0, y1)
+
+
+def _lq_sequence(clip: Clip, hw: tuple[int, int], dtype: type, step: int) -> list[np.ndarray]:
+    """Odd-sized LQ crops of every ``step``-th frame of a clip (a larger ``step`` moves more between frames, so
+    more of each frame's samples fall outside the previous one), uint8 or uint16 with fine 16-bit values."""
+    rng = np.random.default_rng(11)
+    h, w = hw
+    out = []
+    for image in clip.frames[::step][:4]:
+        crop = np.ascontiguousarray(image[3 : 3 + h, 5 : 5 + w])
+        if dtype == np.uint16:
+            crop = (crop.astype(np.uint16) * 257 + rng.integers(0, 257, crop.shape)).astype(np.uint16)
+        out.append(crop)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("clip_name, hw, step", [("pan", (97, 131), 3), ("zoom", (125, 187), 2),
+                                                 ("object", (61, 187), 1)])
+@pytest.mark.parametrize("params", [
+    SmootherParams(strength=0.8, error_low=1.5, error_high=3.0),
+    SmootherParams(error_window=7, erode=4, mask_blur=2.5, fb_relative=0.3),
+    SmootherParams(error_window=3, erode=0, mask_blur=0.4),
+    SmootherParams(erode=0, mask_blur=0.0),
+], ids=["tuned", "wide-windows", "narrow", "no-filters"])
+@pytest.mark.usefixtures("pinned_magnitude")
+def test_banded_confidence_equals_the_whole_frame_bit_for_bit(clips: dict[str, Clip], dtype: type, clip_name: str,
+                                                              hw: tuple[int, int], step: int,
+                                                              params: SmootherParams) -> None:
+    """The banded LQ confidence (flows, remaps, windows with margins, the median over all bands) gives exactly the
+    whole-frame one's back flow, weight and running level, frame after frame, for bands of 2 rows (as small as they
+    get), a few rows, and one band; on real motion (a pan, a zoom, a moving object) where samples leave the frame."""
+    frames = _lq_sequence(clips[clip_name], hw, dtype, step)
+    reference = _WholeFrameSmoother(params)
+    expected = []
+    prev_levels, prev8 = luma_levels(frames[0])
+    for image in frames[1:]:
+        levels, luma8 = luma_levels(image)
+        back = reference.flow(prev8, luma8)
+        weight = reference.confidence(prev_levels, levels, back, reference.flow(luma8, prev8))
+        expected.append((back, weight, reference.level))
+        prev_levels, prev8 = levels, luma8
+    weights = np.stack([e[1] for e in expected])
+    assert 0.05 < weights.mean() < 0.95 and np.mean((weights > 0) & (weights < 1)) > 0.02  # ramps, not a flat mask
+    for lq_band_pixels in (1, 5 * hw[1], 1000, LQ_BAND_PIXELS):
+        smoother = Smoother(params, lq_band_pixels=lq_band_pixels)
+        prev, prev8 = _lq_luma(frames[0])
+        for t, (image, (back, weight, level)) in enumerate(zip(frames[1:], expected)):
+            luma, luma8 = _lq_luma(image)
+            assert np.array_equal(luma8, luma_levels(image)[1])
+            got_back, got = smoother.confidence(prev, prev8, luma, luma8)
+            where = (lq_band_pixels, t)
+            assert got_back.shape == (2, *hw) and got.shape == hw and got.dtype == np.float32, where
+            assert np.array_equal(got_back.view(np.uint32), back.transpose(2, 0, 1).view(np.uint32)), where
+            assert np.array_equal(got.view(np.uint32), weight.view(np.uint32)), where
+            assert smoother.level == level, where
+            prev, prev8 = luma, luma8
+
+
+@pytest.mark.parametrize("hw", [(40, 57), (5, 17), (3, 3), (2, 30), (13, 2), (1, 1)])
+def test_border_samples_weigh_what_a_remap_of_ones_gives(hw: tuple[int, int]) -> None:
+    """The inside-the-frame weight of samples near and past the edges (at exactly 0 and w - 1, a hair either side,
+    half a pixel and more out, in the corners, far away) equals a whole-frame remap of a plane of ones bit for bit,
+    and that remap gives exactly 1 at every other sample."""
+    h, w = hw
+    rng = np.random.default_rng(h * 100 + w)
+    edges_x = np.array([0, 1e-6, -1e-6, -0.5, -1, -1.5, w - 1, w - 1 - 1e-4, w - 1 + 1e-4, w - 0.5, w, w + 3, -40, 1e9,
+                        w / 2, 0.25, w - 1.25], np.float32)
+    edges_y = np.array([0, 1e-6, -1e-6, -0.5, -1, -1.5, h - 1, h - 1 - 1e-4, h - 1 + 1e-4, h - 0.5, h, h + 3, -40,
+                        -1e9, h / 2, 0.25, h - 1.25], np.float32)
+    n = 5000
+    map_x = np.where(rng.random(n) < 0.5, rng.choice(edges_x, n), rng.uniform(-2, w + 1, n)).astype(np.float32)
+    map_y = np.where(rng.random(n) < 0.5, rng.choice(edges_y, n), rng.uniform(-2, h + 1, n)).astype(np.float32)
+    map_x, map_y = map_x.reshape(50, 100), map_y.reshape(50, 100)
+    ones = cv2.remap(np.ones((h, w), np.float32), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                     borderValue=0).reshape(-1)
+    border = _border_inside((map_x, map_y), h, w)
+    assert border is not None
+    idx, inside = border
+    assert 0 < idx.size < n and np.all(np.diff(idx) > 0)
+    assert np.array_equal(inside.view(np.uint32), ones[idx].view(np.uint32))
+    rest = np.ones(n, bool)
+    rest[idx] = False
+    assert np.all(ones[rest] == 1.0)
+    assert _border_inside((np.full((4, 4), w - 1, np.float32), np.zeros((4, 4), np.float32)), h, w) is None
