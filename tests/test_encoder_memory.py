@@ -125,12 +125,15 @@ def test_threads_are_lowered_once_the_lookahead_is_at_its_floor() -> None:
     assert "bframes" not in plan.changes
 
 
-def test_bframes_last_and_a_budget_nothing_fits_says_so() -> None:
+def test_bframes_then_references_last_and_a_budget_nothing_fits_says_so() -> None:
     plan = _plan(15360, 8640, 2048, cpus=64)
     assert plan is not None and not plan.fits
-    assert plan.changes["bframes"] == (3, 0)
-    assert plan.options["x264-params"] == "rc-lookahead=1:threads=1:bframes=0"
+    assert plan.changes["bframes"] == (3, 0) and plan.changes["ref"] == (3, 1)
+    assert plan.options["x264-params"] == "rc-lookahead=1:threads=1:bframes=0:ref=1"
     assert "over the 2048 MB" in plan.notice()
+    fewer = _plan(15360, 8640, 4096, cpus=64)  # references go only as far as the budget needs
+    assert fewer is not None and fewer.fits and fewer.changes["ref"][1] in (1, 2)
+    assert fewer.fitted_mb <= 4096
 
 
 def test_a_key_the_pipeline_set_is_kept() -> None:
@@ -143,7 +146,7 @@ def test_a_key_the_pipeline_set_is_kept() -> None:
     assert plan.options["x264-params"].startswith("rc-lookahead=30:aq-mode=2:")
     # libavcodec's own rc-lookahead option, and encode.threads, count as set too
     plan = _plan(7680, 4320, 2048, options={**MEDIUM, "rc-lookahead": "20"}, threads=2)
-    assert plan is not None and set(plan.changes) == {"bframes"}
+    assert plan is not None and set(plan.changes) == {"bframes", "ref"}  # neither lookahead nor threads
     assert plan.options["rc-lookahead"] == "20"
 
 

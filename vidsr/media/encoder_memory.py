@@ -386,8 +386,8 @@ def _x265_bytes(s: _Settings, width: int, height: int, pix_fmt: str) -> float:
 
 # --- the plan --------------------------------------------------------------------------------------------------
 
-_X264_KEYS = {"lookahead": "rc-lookahead", "threads": "threads", "bframes": "bframes"}
-_X265_KEYS = {"lookahead": "rc-lookahead", "threads": "frame-threads", "bframes": "bframes"}
+_X264_KEYS = {"lookahead": "rc-lookahead", "threads": "threads", "bframes": "bframes", "ref": "ref"}
+_X265_KEYS = {"lookahead": "rc-lookahead", "threads": "frame-threads", "bframes": "bframes", "ref": "ref"}
 
 
 def _resolve(codec: str, preset: str, crf: int, threads: int, options: dict[str, str], width: int, height: int,
@@ -484,10 +484,11 @@ def plan_encoder_memory(codec: str, preset: str, crf: int, threads: int, options
 
     s = given
     if not fits(s):
-        for knob in ("lookahead", "threads", "bframes"):
+        # what each costs the picture: a shorter lookahead least, reference frames (motion search) most
+        for knob in ("lookahead", "threads", "bframes", "ref"):
             if knob in user:
                 continue
-            low = 1 if knob == "threads" else 0 if knob == "bframes" else min(floor(s), s.lookahead)
+            low = 0 if knob == "bframes" else 1 if knob in ("threads", "ref") else min(floor(s), s.lookahead)
             s = _largest(s, knob, low, fits, floor, "lookahead" not in user)
             if fits(s):
                 break
