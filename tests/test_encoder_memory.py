@@ -184,7 +184,7 @@ def test_the_field_validates(tmp_path: Path) -> None:
     path.write_text("name: p\nstages: []\nencode: {max_megabytes: -5}\n")
     with pytest.raises(ConfigError, match="max_megabytes"):
         load_pipeline(str(path))
-    assert load_pipeline("default").encode.max_megabytes == 2048
+    assert load_pipeline("default").encode.max_megabytes == 4096
 
 
 # --- a real run -------------------------------------------------------------------------------------------------

@@ -57,9 +57,10 @@ class EncodeConfig:
     threads: int = ranged(0, 0, 1024)
     # MiB the encoder's own frame buffers may hold (its lookahead, B-frames, references, per-thread buffers grow
     # with width x height: x264 medium measured 0.49 GB at 1080p, 5.5 GB at 7680x4320): above it, x264/x265 get
-    # a shorter rc-lookahead, then fewer threads, then fewer B-frames, never over a key set in `options`
-    # (vidsr/media/encoder_memory.py). None or 0: no cap. Other encoders are left as they are
-    max_megabytes: int | None = ranged(2048, 0, None)
+    # a shorter rc-lookahead, then fewer threads, B-frames and references, never over a key set in `options`
+    # (vidsr/media/encoder_memory.py). None or 0: no cap. Other encoders are left as they are. 4096: a 4K source
+    # at x2 keeps rc-lookahead 24 (a 2048 cap cut it to 4, 1.3 dB PSNR-Y at CRF 18: bench/encoder_lookahead_cost.py)
+    max_megabytes: int | None = ranged(4096, 0, None)
     # a fresh encoder (an IDR frame, rate control and lookahead from scratch) at each scene cut that
     # degrade-analysis finds: the video is then a chain of independent per-scene encodes, so a --ray job,
     # whose segments start on scene cuts, gives exactly a local run's bytes (costs ~0.1 dB; see README)
