@@ -89,14 +89,20 @@ def test_ten_bit_stays_ten_bit_with_sixteen_bit_precision(clip, tmp_path: Path, 
     assert np.mean(y % 4 != 0) > 0.5
 
 
-def test_hdr10_tags_and_mastering_metadata_survive_with_x265(clip, tmp_path: Path, writer: str) -> None:
+@pytest.mark.parametrize("own_params", [None, "aq-mode=2"])
+def test_hdr10_tags_and_mastering_metadata_survive_with_x265(clip, tmp_path: Path, writer: str,
+                                                             own_params: str | None) -> None:
+    """Also when the pipeline passes x265-params of its own: they join vidsr's (which carry the HDR metadata)."""
     hdr = {"color_range": 1, "colorspace": 9, "color_primaries": 9, "color_trc": 16}
     master = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"
     params = f"hdr10=1:repeat-headers=1:master-display={master}:max-cll=1000,400"
     src = clip("hdr.mp4", frames=4, codec="libx265", pix_fmt="yuv420p10le", audio=None, colour=hdr,
                options={"x265-params": params})
     dst = tmp_path / "out.mp4"
-    _enhance(src, dst, codec="libx265", writer=writer)
+    config = vidsr.configure("default", preset="ultrafast", codec="libx265")
+    if own_params:
+        config.encode.options = {"x265-params": own_params}
+    _enhance(src, dst, pipeline=config, writer=writer)
     info = vidsr.media.probe.probe(dst)  # type: ignore[attr-defined]
     assert info.video.pix_fmt == "yuv420p10le"
     assert (info.video.color_range, info.video.colorspace, info.video.color_primaries, info.video.color_trc) == (

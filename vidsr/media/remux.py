@@ -202,9 +202,12 @@ class Remuxer:
             cc.bit_rate = 0  # no bit rate (the stream's is 0, a bare context's 200 kb/s): one sequence header
             q = str(mpeg_qscale(self.encode.crf))
             options = {"qmin": q, "qmax": q}  # (-q:v's qscale flag needs a quality on each frame, which PyAV lacks)
+        given = dict(self.encode.options)
         if self.encode.codec == "libx265":
-            options["x265-params"] = ":".join(["log-level=error", *v.hdr_metadata.x265_params()])
-        options.update(self.encode.options)
+            own = ":".join(["log-level=error", *v.hdr_metadata.x265_params()])
+            # the pipeline's x265-params join vidsr's (HDR metadata), after them so that a key it repeats wins
+            options["x265-params"] = f"{own}:{given.pop('x265-params')}" if given.get("x265-params") else own
+        options.update(given)
         cc.options = self._within_memory(cc, options, first)
 
     def _within_memory(self, cc: av.VideoCodecContext, options: dict[str, str], first: Frame) -> dict[str, str]:
