@@ -140,6 +140,23 @@ def test_explicit_encoder_threads_give_the_single_run_bytes(local_ray, clip, tmp
     assert packet_bytes(joined, "video") == packet_bytes(single, "video")
 
 
+def test_the_encoder_memory_budget_is_reported_and_said_once(local_ray, clip, tmp_path: Path) -> None:
+    """Each actor plans the encoder's memory as a local run does (same config, frame size and threads): the job's
+    report carries the plan, the local run's, and its one line is said once per job, not once per segment."""
+    src = clip(frames=30, width=128, height=96, options={"g": "10"})  # 1.2 s: several SHORT segments
+    config = lossy(1)
+    config.encode.max_megabytes = 1  # below anything x264 needs at 256x192: every knob is lowered
+    lines: list[str] = []
+    single, joined = tmp_path / "single.mp4", tmp_path / "ray.mp4"
+    local = enhance(src, single, pipeline=config)
+    (report,) = run_on_ray([(src, joined)], pipeline=config, ray_config=RayConfig(segment=SHORT), warn=lines.append)
+    assert report["ray"]["segments_total"] > 1
+    plan = report["output_video"]["encoder_memory"]
+    assert plan is not None and plan["changed"]["rc-lookahead"][1] < 40
+    assert plan == local["output_video"]["encoder_memory"]
+    assert [line for line in lines if line.startswith("encoder memory:")] == [lines[-1]]
+
+
 def _lossy_pair(clip, tmp_path: Path, overlap: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The single-process and the Ray decodes of one 100-frame clip in 4 one-second segments, crf 18, the
     same explicit encoder threads on both sides."""

@@ -115,6 +115,10 @@ class SegmentResult:
     field_order: int = 0  # the stream's field order as the demuxer read it (vidsr.media.deinterlace)
     deinterlaced: int = 0  # frames bwdif rebuilt
     deinterlace_filter: bool = False  # the segment's demuxer ran bwdif
+    # what encode.max_megabytes estimated and lowered (MemoryPlan.as_report), and its one line when it lowered
+    # something: the driver reports and says it once per job (vidsr.media.encoder_memory)
+    encoder_memory: dict[str, Any] | None = None
+    encoder_notice: str | None = None
 
 
 class SegmentWorker:
@@ -194,6 +198,7 @@ class SegmentWorker:
             data = out.read_bytes()
         finally:
             out.unlink(missing_ok=True)
+        plan = remuxer.encoder_memory
         yield SegmentResult(
             job=task.job, index=task.segment.index, data=data, frames=remuxer.frames_written,
             frames_lost=demuxer.frames_lost, frames_damaged=demuxer.frames_corrupt, packets=demuxer.packets,
@@ -203,6 +208,8 @@ class SegmentWorker:
             stages={name: t.as_dict() for name, t in graph.timings.items()}, input_via=via,
             summaries={s.name: s.summary() for s in graph.stages}, field_order=demuxer.field_order,
             deinterlaced=demuxer.deinterlaced, deinterlace_filter=demuxer.deinterlacer is not None,
+            encoder_memory=plan.as_report() if plan else None,
+            encoder_notice=plan.notice() if plan and plan.changes else None,
         )
 
     def scan(self, task: SegmentTask) -> Iterator[int | list[int]]:

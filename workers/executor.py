@@ -118,7 +118,7 @@ def run_on_ray(
         bar.update(sum(j.segments[i].frames for j in todo for i in j.resumed))
         for job in todo:
             if job.done:
-                _finish(job, config, state, rc)
+                _finish(job, config, state, rc, warn)
         tasks = _tasks(todo, rc)
         if tasks:
             pool = pool or _make_pool(config, rc, len(tasks), state)
@@ -133,7 +133,7 @@ def run_on_ray(
                 state.driver_s += time.perf_counter() - t0 + task.fetch_s
                 state.computed += 1
                 if job.done:
-                    _finish(job, config, state, rc)
+                    _finish(job, config, state, rc, warn)
                 if stop is not None and stop.is_set() and not all(j.done for j in todo):
                     raise Interrupted("stopped before the end; finished segments are kept for resume")
     finally:
@@ -383,17 +383,22 @@ def _record(task: SegmentTask, result: SegmentResult) -> dict[str, Any]:
         "encoder_restarts": result.restarts, "stages": result.stages,
         "stage_summaries": result.summaries, "field_order": result.field_order,
         "frames_deinterlaced": result.deinterlaced, "deinterlace_filter": result.deinterlace_filter,
+        "encoder_memory": result.encoder_memory, "encoder_notice": result.encoder_notice,
     }
 
 
-def _finish(job: Job, config: PipelineConfig, state: _RunState, rc: RayConfig) -> None:
-    """Join the job's segments with its audio into the output (atomically) and build its report."""
+def _finish(job: Job, config: PipelineConfig, state: _RunState, rc: RayConfig, warn: Callable[[str], None]) -> None:
+    """Join the job's segments with its audio into the output (atomically) and build its report; say once what
+    the encoder memory budget lowered in its segments (each actor planned it alike)."""
     parts = [job.workdir.part(s.index) for s in job.segments]
     t_join = time.perf_counter()
     with atomic_output(job.dst) as tmp:
         join_segments(parts, job.src, tmp, job.info, job.side)
     join_s = time.perf_counter() - t_join
     records = [dict(job.records[s.index], resumed=s.index in job.resumed) for s in job.segments]
+    notice = next((r["encoder_notice"] for r in records if r.get("encoder_notice")), None)
+    if notice:
+        warn(notice)
     frames = sum(r["frames"] for r in records)
     scenes = _scenes(records, job)
     wall = time.perf_counter() - state.t_start
@@ -404,6 +409,7 @@ def _finish(job: Job, config: PipelineConfig, state: _RunState, rc: RayConfig) -
         frames_lost=sum(r["frames_lost"] for r in records),
         frames_damaged=sum(r.get("frames_damaged", 0) for r in records),
         output_size=size, encoder_restarts=sum(r.get("encoder_restarts", 0) for r in records),
+        encoder_memory=next((r["encoder_memory"] for r in records if r.get("encoder_memory")), None),
         wall_s=wall, frames_run=frames,
         deinterlace=deinterlace_report(
             asked=asked, ran_as=asked, why=None,

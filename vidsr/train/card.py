@@ -3,8 +3,9 @@
 Held-out PSNR/SSIM (Y) of the model and of bicubic at every synthetic preset on the full-size evaluation
 photographs, the gain over bicubic on every real source kind (``vidsr.degrade.sources``; each photograph a
 short pan clip, the last, predicted frame scored: a second route beside ``bench/quality.py --real``), and
-the time for one 480p (854x480) input frame; printed as JSON and Markdown tables. The JSON goes to
-``docs/models/cnn_x{S}_measured.json`` beside the card (``docs/models/cnn_x{S}.md``): neither ships in the wheel.
+the time for one 480p (854x480) input frame; printed as JSON and Markdown tables. ``--json PATH`` writes the
+JSON too, for ``docs/models/cnn_x{S}_measured.json`` beside the card (``docs/models/cnn_x{S}.md``): neither ships
+in the wheel.
 """
 
 from __future__ import annotations
@@ -61,9 +62,13 @@ def main() -> None:
     ap.add_argument("weights", type=Path)
     ap.add_argument("--data", type=Path, default=Path("data"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, default=None,
+                    help="write the JSON here too (the card's record: docs/models/cnn_x{S}_measured.json)")
     args = ap.parse_args()
     r = measure(args.weights, args.data, args.threads)
     print(json.dumps(r, indent=1))
+    if args.json is not None:
+        args.json.write_text(json.dumps(r, indent=1) + "\n")
     print(f"\n| preset | cnn PSNR | cnn SSIM | bicubic PSNR | bicubic SSIM | gain dB |  (x{r['scale']}, Y)")
     print("| --- | --- | --- | --- | --- | --- |")
     for level, m in r["presets"].items():
