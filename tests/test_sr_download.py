@@ -26,6 +26,11 @@ def test_narrowing_on_the_device_rounds_as_the_host_path(dtype: type) -> None:
     narrow = _narrow_on_device(x.clone(), np.dtype(dtype)).numpy()
     down = Download(torch.from_numpy(narrow), np.dtype(dtype), event=_Event([])).images()
     assert all(a.dtype == b.dtype == dtype and np.array_equal(a, b) for a, b in zip(host, down))
+    # both paths now share the narrowing, so judge it on its own too: numpy's round-half-even of the float32
+    # x * peak, clipped, in the frames' layout
+    peak = np.float32(255.0 if dtype == np.uint8 else 65535.0)
+    want = np.clip(np.rint(x.numpy() * peak), 0, peak).astype(dtype).transpose(0, 2, 3, 1)
+    assert np.array_equal(np.stack(down), want)
 
 
 class _Event:
