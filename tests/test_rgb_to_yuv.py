@@ -20,7 +20,8 @@ def _planes(frame: av.VideoFrame) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize(("dtype", "pix_fmt"), [
-    (np.uint8, "yuv420p"), (np.uint8, "yuv422p"), (np.uint8, "yuv444p"), (np.uint8, "yuv420p10le"),
+    (np.uint8, "yuv420p"), (np.uint8, "yuv422p"), (np.uint8, "yuv444p"), (np.uint8, "yuv410p"),
+    (np.uint8, "yuv420p10le"),
     (np.uint16, "yuv420p10le"), (np.uint16, "yuv422p10le"), (np.uint16, "yuv444p12le"), (np.uint16, "yuv420p"),
 ])
 @pytest.mark.parametrize(("H", "W"), [(544, 961), (600, 64), (100, 30)])
@@ -40,7 +41,7 @@ def test_banded_conversion_equals_the_whole_frame(monkeypatch: pytest.MonkeyPatc
         assert np.array_equal(got, want)
     # and a band boundary that broke the chroma filter would show here: the margins matter
     monkeypatch.setattr(rgb_to_yuv, "MARGIN", 0)
-    if pix_fmt.startswith("yuv420") and H > 64:
+    if pix_fmt.startswith(("yuv420", "yuv410")) and H > 64:
         bare = rgb_to_yuv.to_video_frame(img, pix_fmt, **kw)
         assert not all(np.array_equal(g, w) for g, w in zip(_planes(bare), _planes(whole)))
 

@@ -15,8 +15,8 @@ import numpy as np
 
 __all__ = ["to_video_frame", "BAND_ROWS", "MARGIN"]
 
-BAND_ROWS = 256  # rows converted per call (a multiple of every chroma subsampling)
-MARGIN = 16  # extra rows each side of a band: well beyond the vertical chroma filter's reach
+BAND_ROWS = 256  # rows converted per call (a multiple of every chroma subsampling, 4:1:0 included)
+MARGIN = 16  # extra rows each side of a band: well beyond the vertical chroma filter's reach (and a multiple of 4)
 BANDED_ABOVE = 1 << 23  # frames above this many pixels (4K UHD is 8.3 MP) convert in bands
 
 
@@ -40,17 +40,25 @@ def to_video_frame(image: np.ndarray, pix_fmt: str, colorspace: object, color_ra
     planar_yuv = fmt.name.startswith("yuv") and [c.plane for c in fmt.components] == [0, 1, 2]
     kw = {"format": pix_fmt, "dst_colorspace": colorspace, "dst_color_range": color_range,
           "interpolation": interpolation}
-    if H * W <= BANDED_ABOVE or not planar_yuv or H % 2:  # an odd height places 4:2:0 chroma otherwise
+    # luma rows per chroma row: 1 (4:4:4, 4:2:2), 2 (4:2:0) or 4 (4:1:0); a height they do not divide places
+    # chroma over the whole frame's rows, so such a frame converts whole
+    step = _chroma_step(pix_fmt) if planar_yuv else 1
+    if H * W <= BANDED_ABOVE or not planar_yuv or H % step:
         return av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=rgb_fmt).reformat(**kw)
+    shift = step.bit_length() - 1
     out = av.VideoFrame(W, H, pix_fmt)
     dst = _planes(out)
-    for a in range(0, H, BAND_ROWS):  # band starts are even rows: a chroma row never straddles two bands
+    for a in range(0, H, BAND_ROWS):  # band starts are multiples of ``step``: a chroma row never straddles two
         b = min(a + BAND_ROWS, H)
         a0, b0 = max(a - MARGIN, 0), min(b + MARGIN, H)
         part = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[a0:b0]), format=rgb_fmt).reformat(**kw)
         for plane_out, plane_in in zip(dst, _planes(part)):
-            shift = 0 if plane_out.shape[0] == H else 1  # 4:2:0 chroma: half the rows, rounded up
-            top, end = a >> shift, (b + shift) >> shift
-            skip = (a - a0) >> shift
+            k = 0 if plane_out.shape[0] == H else shift
+            top, end, skip = a >> k, b >> k, (a - a0) >> k
             plane_out[top:end] = plane_in[skip : skip + end - top]
     return out
+
+
+def _chroma_step(pix_fmt: str) -> int:
+    """Luma rows per chroma row of a planar YUV format (read from a small frame of it: PyAV names no shift)."""
+    return 64 // av.VideoFrame(64, 64, pix_fmt).planes[1].height
