@@ -26,7 +26,7 @@ from vidsr.stages import build_stage
 from vidsr.stages.analysis import DegradeAnalysis
 from vidsr.stages.sr import SRParams, SRStage
 from vidsr.stages.temporal_smoothing import TemporalSmoothing, TemporalSmoothingParams
-from vidsr.temporal.flow import INTERPOLATION, luma_levels, pixel_grid
+from vidsr.temporal.flow import INTERPOLATION, pixel_grid
 from vidsr.temporal.smoothing import (
     BAND_PIXELS,
     LQ_BAND_PIXELS,
@@ -211,6 +211,16 @@ def pinned_magnitude(monkeypatch: pytest.MonkeyPatch) -> None:
         return magnitude(x, y, dst)
 
     monkeypatch.setattr(cv2, "magnitude", pinned)
+
+
+def luma_levels(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The reference's LQ luma, as ``vidsr.temporal.flow`` computed it before the smoother kept lumas as
+    ``cvtColor`` gives them: 8-bit level units as float32 (16-bit sources keep their fraction), and 8-bit."""
+    y = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    if y.dtype == np.uint8:
+        return y.astype(np.float32), y
+    levels = y.astype(np.float32) * np.float32(255.0 / 65535.0)
+    return levels, cv2.convertScaleAbs(levels)
 
 
 class _WholeFrameSmoother(Smoother):

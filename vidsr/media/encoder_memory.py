@@ -6,8 +6,9 @@ frame. All of it grows with width x height: x264 medium measured 0.49 GB at 1080
 (a 4K source at x2): "out of memory on 4K video". The frame queues of the graph are bounded; this bounds the
 encoder. It estimates what the encoder will hold from the settings the encoder itself resolves (preset, tune,
 the pipeline's own ``encode.options``, and the thread count as the encoder picks it on this machine), and over
-the budget lowers ``rc-lookahead`` first, then the threads, then ``bframes``, as ``x264-params`` /
-``x265-params`` entries. A key the pipeline set itself is never changed. Other encoders are left as they are.
+the budget lowers ``rc-lookahead`` first, then the threads, then ``bframes``, then ``ref``, each only as far as
+needed, as ``x264-params`` / ``x265-params`` entries. A key the pipeline set itself is never changed. Other
+encoders are left as they are.
 
 The decision is a pure function of the encode config, the frame size and pixel format and this machine's CPU
 count (x264 and x265 pick their threads from it, unless ``encode.threads`` / ``frame-threads`` is set), so the

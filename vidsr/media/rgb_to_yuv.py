@@ -10,6 +10,8 @@ reaches at most a few rows, so interior rows never see the band's edge (tested a
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import av
 import numpy as np
 
@@ -36,14 +38,10 @@ def to_video_frame(image: np.ndarray, pix_fmt: str, colorspace: object, color_ra
     given matrix, range and scaler flags; in bands when the frame is large and ``pix_fmt`` is planar YUV."""
     rgb_fmt = "rgb24" if image.dtype == np.uint8 else "rgb48le"
     H, W = image.shape[:2]
-    fmt = av.VideoFormat(pix_fmt)
-    planar_yuv = fmt.name.startswith("yuv") and [c.plane for c in fmt.components] == [0, 1, 2]
     kw = {"format": pix_fmt, "dst_colorspace": colorspace, "dst_color_range": color_range,
           "interpolation": interpolation}
-    # luma rows per chroma row: 1 (4:4:4, 4:2:2), 2 (4:2:0) or 4 (4:1:0); a height they do not divide places
-    # chroma over the whole frame's rows, so such a frame converts whole
-    step = _chroma_step(pix_fmt) if planar_yuv else 1
-    if H * W <= BANDED_ABOVE or not planar_yuv or H % step:
+    step = _chroma_step(pix_fmt) if H * W > BANDED_ABOVE else 0
+    if not step or H % step:  # small, not planar YUV, or a height the chroma rows do not divide
         return av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=rgb_fmt).reformat(**kw)
     shift = step.bit_length() - 1
     out = av.VideoFrame(W, H, pix_fmt)
@@ -59,6 +57,12 @@ def to_video_frame(image: np.ndarray, pix_fmt: str, colorspace: object, color_ra
     return out
 
 
+@lru_cache(maxsize=8)
 def _chroma_step(pix_fmt: str) -> int:
-    """Luma rows per chroma row of a planar YUV format (read from a small frame of it: PyAV names no shift)."""
+    """Luma rows per chroma row of a planar YUV format: 1 (4:4:4, 4:2:2), 2 (4:2:0) or 4 (4:1:0), read from a small
+    frame of it (PyAV names no shift); 0 for any other layout (packed, semi-planar, with alpha, RGB), which converts
+    whole. A height the chroma rows do not divide places chroma over the whole frame's rows, so it converts whole."""
+    fmt = av.VideoFormat(pix_fmt)
+    if not fmt.name.startswith("yuv") or [c.plane for c in fmt.components] != [0, 1, 2]:
+        return 0
     return 64 // av.VideoFrame(64, 64, pix_fmt).planes[1].height

@@ -13,7 +13,7 @@ import functools
 import cv2
 import numpy as np
 
-__all__ = ["Flow", "DIS_PRESETS", "INTERPOLATION", "grey", "grey8", "luma_levels", "dis_flow", "DISFlow", "warp",
+__all__ = ["Flow", "DIS_PRESETS", "INTERPOLATION", "grey", "grey8", "dis_flow", "DISFlow", "warp",
            "pixel_grid", "consistency_mask"]
 
 Flow = np.ndarray  # H x W x 2 float32 (dx, dy): the pixel at (x, y) in frame b came from (x+dx, y+dy) in a
@@ -31,16 +31,6 @@ def grey(image: np.ndarray) -> np.ndarray:
     """BT.601 luma in [0, 1] as float32, at the image's full precision (uint8 or uint16 RGB in)."""
     a = image.astype(np.float32) * (1.0 / (255.0 if image.dtype == np.uint8 else 65535.0))
     return a @ _LUMA
-
-
-def luma_levels(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """BT.601 luma of an RGB uint8/uint16 image in 8-bit level units as float32 (16-bit sources keep their
-    fraction), and as the uint8 image DIS wants. One OpenCV call each: cheaper than :func:`grey`."""
-    y = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    if y.dtype == np.uint8:
-        return y.astype(np.float32), y
-    levels = y.astype(np.float32) * np.float32(255.0 / 65535.0)
-    return levels, cv2.convertScaleAbs(levels)
 
 
 def grey8(luma: np.ndarray) -> np.ndarray:

@@ -272,14 +272,14 @@ class Smoother:
 
 def _lq_luma(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """BT.601 luma of an RGB uint8/uint16 LQ image as ``cvtColor`` gives it, and as the 8-bit image DIS wants
-    (bit for bit :func:`~vidsr.temporal.flow.luma_levels`' one). The float levels are not kept: :func:`_levels`
+    (bit for bit the 8-bit image the smoother kept before). The float levels are not kept: :func:`_levels`
     derives them when needed, so a frame held for the next costs 1 or 3 bytes a pixel, not 5."""
     y = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     return (y, y) if y.dtype == np.uint8 else (y, cv2.convertScaleAbs(_levels(y)))
 
 
 def _levels(luma: np.ndarray) -> np.ndarray:
-    """Luma in 8-bit level units as float32 (16-bit sources keep their fraction), as ``luma_levels`` computes it."""
+    """Luma in 8-bit level units as float32 (16-bit sources keep their fraction)."""
     levels = luma.astype(np.float32)
     if luma.dtype != np.uint8:
         levels *= np.float32(255.0 / 65535.0)
