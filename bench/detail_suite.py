@@ -37,7 +37,7 @@ from real_sources import SEED, Settings, photo_clips, to_tensor, to_uint8  # noq
 
 from vidsr.degrade.sources import SOURCE_KINDS, make_source, source_kind  # noqa: E402
 from vidsr.metrics import niqe, psnr_y, ssim_y  # noqa: E402
-from vidsr.models.detail import prepare_windows, proposal  # noqa: E402
+from vidsr.models.detail import prepare_windows, student_change  # noqa: E402
 from vidsr.sr.var_sr import STUDENT_PATH, VarSR  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -61,7 +61,7 @@ def prefix_ablation(model: VarSR, lq: torch.Tensor, hq: torch.Tensor) -> tuple[f
     xs = range(0, base.shape[-1] - s + 1, s)
     b = torch.cat([base[:, :, y : y + s, x : x + s] for y in ys for x in xs])
     h = torch.cat([hq[:, :, y : y + s, x : x + s] for y in ys for x in xs])
-    vq, st, fu = model.vq, model.predictor, model.fusion
+    vq, st = model.vq, model.predictor
     bt = prepare_windows(vq, b, st.cfg.predicted)
     perm = torch.roll(torch.arange(b.shape[0]), 1)
     out = []
@@ -69,8 +69,8 @@ def prefix_ablation(model: VarSR, lq: torch.Tensor, hq: torch.Tensor) -> tuple[f
         use = prepare_windows(vq, b, st.cfg.predicted)
         if shuffled:
             use.feat_BFhw, use.f_BChw = bt.feat_BFhw[perm], bt.f_BChw[perm]
-        _, fhat, soft = st.predict(use, vq.quantize)
-        out.append(float(psnr_y((b + fu(b, proposal(vq, bt, fhat, soft))).clamp(0, 1), h, crop=BORDER).mean()))
+        change = student_change(model.decoder, use, st.predict(use, vq.quantize))
+        out.append(float(psnr_y((b + change).clamp(0, 1), h, crop=BORDER).mean()))
     return out[0], out[1]
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -38,8 +39,9 @@ CPU = torch.device("cpu")
 
 def attention_flops(cfg: DetailConfig, h: int, w: int, one_pass: bool, batch: int) -> int:
     """Q K^T plus A V over all layers: ``4 * dim`` FLOPs per (query, key) pair per layer.
-    ``one_pass`` (the student): the ``h x w`` positions attend to each other. Otherwise the teacher's
-    KV-cached steps: predicted scale p's positions attend to every position generated so far."""
+    ``one_pass`` (the student, ``student_depth`` blocks): the ``h x w`` positions attend to each other.
+    Otherwise the teacher's KV-cached steps: predicted scale p's positions attend to every position
+    generated so far."""
     if one_pass:
         pairs = (h * w) ** 2
     else:
@@ -47,7 +49,11 @@ def attention_flops(cfg: DetailConfig, h: int, w: int, one_pass: bool, batch: in
         for gh, gw in scale_hws(h, w, cfg.schedule)[-cfg.predicted :]:
             seen += gh * gw
             pairs += gh * gw * seen
-    return 4 * pairs * cfg.dim * cfg.depth * batch
+    return 4 * pairs * cfg.dim * _depth(cfg, one_pass) * batch
+
+
+def _depth(cfg: DetailConfig, one_pass: bool) -> int:
+    return cfg.student_depth if one_pass else cfg.depth
 
 
 def linear_flops(cfg: DetailConfig, h: int, w: int, one_pass: bool, batch: int) -> int:
@@ -59,8 +65,9 @@ def linear_flops(cfg: DetailConfig, h: int, w: int, one_pass: bool, batch: int) 
     passes = 1 if one_pass else cfg.predicted
     embed = in_cells * 2 * (2 * C * D + Fd * D)  # word, base-latent and prefix embeddings (once: the
     # guided teacher embeds a step's positions once and runs them under both quality labels)
-    f = in_cells * cfg.depth * 2 * (4 * D * D + 2 * D * hidden)  # qkv, proj, MLP
-    f += passes * cfg.depth * 2 * D * 6 * D  # AdaLN of every block, once per pass
+    depth = _depth(cfg, one_pass)
+    f = in_cells * depth * 2 * (4 * D * D + 2 * D * hidden)  # qkv, proj, MLP
+    f += passes * depth * 2 * D * 6 * D  # AdaLN of every block, once per pass
     f += cfg.predicted * 2 * D * 2 * D  # head AdaLN, once per predicted scale
     f += out_cells * 2 * D * V + out_cells * 2 * C * V  # logits and the nearest-code prior
     expected = out_cells * 2 * V * C  # the expected latent: probabilities x codebook (once, after guidance)
@@ -112,19 +119,19 @@ def counted_flops(fn) -> int:
 
 def window_flops(model: VarSR, base_N: torch.Tensor) -> dict[str, dict[str, float]]:
     """GFLOP per window of the student and the teacher path, by hand and by the counter."""
-    vq, fusion = model.vq, model.fusion
+    vq = model.vq
     cfg = model.predictor.cfg
     N = base_N.shape[0]
     h, w = base_N.shape[-2] // vq.cfg.downsample, base_N.shape[-1] // vq.cfg.downsample
     out = {}
-    for name, net in (("var", model.student), ("var-teacher", model.teacher)):
+    for name, (net, dec) in paths(model).items():
         one = isinstance(net, DetailStudent)
         batch = 1 if one else (2 if model.cfg_scale != 1.0 else 1)
 
-        def run(net=net) -> None:
-            window_changes(vq, net, fusion, base_N, model.cfg_scale)
+        def run(net=net, dec=dec) -> None:
+            window_changes(vq, net, dec, base_N, model.cfg_scale)
 
-        conv = conv_flops([vq, fusion, net], run) / N
+        conv = conv_flops([vq, dec, net], run) / N
         hand = {"attention": attention_flops(cfg, h, w, one, batch), "linear": linear_flops(cfg, h, w, one, batch),
                 "quantizer": quantizer_flops(cfg, h, w), "conv": conv}
         total = sum(hand.values())
@@ -133,6 +140,11 @@ def window_flops(model: VarSR, base_N: torch.Tensor) -> dict[str, dict[str, floa
                      "counter_total": round(by_counter / 1e9, 4),
                      "agree": abs(by_counter - total) <= 1e-6 * total}
     return out
+
+
+def paths(model: VarSR) -> dict[str, tuple[torch.nn.Module, torch.nn.Module]]:
+    """(predictor, its route to pixels) of the student and the teacher."""
+    return {"var": (model.student, model.decoder), "var-teacher": (model.teacher, model.teacher_fusion)}
 
 
 def windows_per_frame(model: VarSR, h: int, w: int) -> int:
@@ -157,7 +169,8 @@ def best_time(fn, repeats: int, clock) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--weights", type=Path, default=STUDENT_PATH)
-    ap.add_argument("--windows", type=int, default=16, help="base windows per timed call")
+    ap.add_argument("--windows", type=int, default=64,
+                    help="base windows per timed call: a square number up to 64 (64: the batch var serves)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
@@ -172,14 +185,17 @@ def main() -> None:
 
     model = VarSR(args.weights, "var", 2, CPU)
     teacher = VarSR(args.weights, "var-teacher", 2, CPU)
-    model.student, model.teacher = model.predictor, teacher.predictor
-    img = to_tensor(eval_images(None)[0][1])
-    lq = F.interpolate(img[..., :256, :256], scale_factor=0.5, mode="bicubic", antialias=True).clamp(0, 1)
+    model.student, model.teacher, model.teacher_fusion = model.predictor, teacher.predictor, teacher.decoder
+    img = to_tensor(eval_images(None)[0][1])  # 512 x 512: up to 8 x 8 windows
+    n = math.isqrt(args.windows)
+    if n * n != args.windows or n * WINDOW > min(img.shape[-2:]):
+        raise SystemExit(f"--windows {args.windows}: give a square number up to {(min(img.shape[-2:]) // WINDOW) ** 2}")
+    side = n * WINDOW
+    lq = F.interpolate(img[..., :side, :side], scale_factor=0.5, mode="bicubic", antialias=True).clamp(0, 1)
     with torch.inference_mode():
         base = model.base(lq).clamp(0, 1)
-    n = int(args.windows**0.5)
     crops = torch.cat([base[..., y * WINDOW : (y + 1) * WINDOW, x * WINDOW : (x + 1) * WINDOW]
-                       for y in range(min(n, 4)) for x in range(min(n, 4))])
+                       for y in range(n) for x in range(n)])
     with torch.inference_mode():
         flops = window_flops(model, crops)
     result: dict = {"command": "python bench/var_speed.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in
@@ -203,8 +219,8 @@ def main() -> None:
         clock = time.process_time if args.clock == "cpu" else time.perf_counter
         secs = {}
         with torch.inference_mode():
-            for name, net in (("var", model.student), ("var-teacher", model.teacher)):
-                t = best_time(lambda net=net: window_changes(model.vq, net, model.fusion, crops, model.cfg_scale),
+            for name, (net, dec) in paths(model).items():
+                t = best_time(lambda net=net, dec=dec: window_changes(model.vq, net, dec, crops, model.cfg_scale),
                               args.repeats, clock)
                 secs[name] = t / crops.shape[0]
             t_base = best_time(lambda: model.base(lq), args.repeats, clock) / (lq.shape[-2] * lq.shape[-1])

@@ -28,6 +28,9 @@ from vidsr.models.detail import (
     prepare_windows,
     proposal,
     save_detail,
+    student_change,
+    student_layers,
+    tiny_decoder,
 )
 from vidsr.sr.var_sr import STUDENT_PATH, VarSR, window_changes
 from vidsr.sr.vq_lq import TOKENIZER_PATH, load_shipped
@@ -36,7 +39,7 @@ from vidsr.train.evaluate import psnr_y, to_tensor
 CPU = torch.device("cpu")
 REFERENCE = Path(__file__).parent / "data" / "var_reference_x2.npz"
 needs_weights = pytest.mark.skipif(not (STUDENT_PATH.exists() and TOKENIZER_PATH.exists()), reason="no shipped var")
-TINY = DetailConfig(dim=32, depth=2, heads=2)
+TINY = DetailConfig(dim=32, depth=4, heads=2, student_depth=2, decoder_width=8, decoder_fine=4)
 
 
 def _windows(n: int, seed: int = 0) -> torch.Tensor:
@@ -59,7 +62,8 @@ def _tiny(vq) -> DetailTeacher:
 
 
 def test_a_fresh_stage_is_the_base() -> None:
-    """Zero-initialised head and fusion: the teacher regenerates the base's own tokens, the change is 0."""
+    """Zero-initialised head, fusion and decoder: teacher and student regenerate the base's own tokens, the
+    change is 0."""
     vq, _ = load_shipped()
     bt = prepare_windows(vq, _windows(4), TINY.predicted)
     teacher = _tiny(vq)
@@ -69,6 +73,26 @@ def test_a_fresh_stage_is_the_base() -> None:
     assert torch.allclose(fhat, bt.fhat_list[-1], atol=1e-5)
     change = Fusion(8, 1)(bt.base_BCHW, proposal(vq, bt, fhat, soft))
     assert float(change.detach().abs().max()) == 0.0
+    out = DetailStudent.from_teacher(teacher).eval().predict(bt, vq.quantize)
+    for got, own in zip(out.idx, bt.idx_list[-TINY.predicted :]):
+        assert torch.equal(got, own)
+    assert float(student_change(tiny_decoder(TINY), bt, out).detach().abs().max()) == 0.0
+
+
+def test_the_student_starts_from_evenly_spaced_teacher_blocks() -> None:
+    vq, _ = load_shipped()
+    teacher = _tiny(vq)
+    torch.nn.init.normal_(teacher.blocks[3].attn.qkv.weight)
+    student = DetailStudent.from_teacher(teacher)
+    assert student_layers(6, 3) == [0, 2, 5] and student_layers(4, 2) == [0, 3]
+    assert student_layers(6, 6) == list(range(6)) and student_layers(6, 1) == [5]
+    assert len(student.blocks) == TINY.student_depth
+    for i, j in enumerate(student_layers(TINY.depth, TINY.student_depth)):
+        for (k, a), b in zip(student.blocks[i].state_dict().items(), teacher.blocks[j].state_dict().values()):
+            assert torch.equal(a, b), k
+    assert torch.equal(student.head.out.weight, teacher.head.out.weight)
+    with pytest.raises(ValueError, match="student_depth"):
+        DetailConfig(depth=2, student_depth=3)
 
 
 def test_hq_targets_of_the_base_itself_are_its_own_tokens() -> None:
@@ -117,7 +141,7 @@ def test_the_student_forward_has_no_per_scale_loop() -> None:
     hooks = [b.register_forward_hook(lambda *_: calls.__setitem__("n", calls["n"] + 1)) for b in student.blocks]
     bt = prepare_windows(vq, _windows(2), TINY.predicted)
     logits = student(bt, vq.quantize)
-    assert calls["n"] == TINY.depth
+    assert calls["n"] == TINY.student_depth
     assert [lg.shape[1] for lg in logits] == [h * w for h, w in bt.predicted_hws]
     for h in hooks:
         h.remove()
@@ -135,22 +159,37 @@ def test_hysteresis_keeps_the_previous_token_near_a_tie() -> None:
     student = DetailStudent.from_teacher(_tiny(vq)).eval()
     torch.nn.init.normal_(student.head.out.weight, std=0.5)
     bt = prepare_windows(vq, _windows(2, seed=4), TINY.predicted)
-    fresh = student.predict(bt, vq.quantize)[0]
+    fresh = student.predict(bt, vq.quantize).idx
     other = [(t + 1) % TINY.vocab for t in fresh]
-    kept = student.predict(bt, vq.quantize, keep=other, margin=1e9)[0]
-    free = student.predict(bt, vq.quantize, keep=other, margin=0.0)[0]
+    kept = student.predict(bt, vq.quantize, keep=other, margin=1e9).idx
+    free = student.predict(bt, vq.quantize, keep=other, margin=0.0).idx
     assert all(torch.equal(a, b) for a, b in zip(kept, other))
     assert all(torch.equal(a, b) for a, b in zip(free, fresh))
 
 
-def test_the_nearest_code_prior_stays_fp32_under_bf16_autocast() -> None:
+def test_logits_fold_the_nearest_code_prior_in_and_stay_fp32_under_bf16_autocast() -> None:
+    """One matrix product gives the head's logits plus ``-beta |r - e|^2`` up to a per-position constant
+    (checked against the two computed apart), in fp32 under bf16 autocast."""
     vq, _ = load_shipped()
     teacher = _tiny(vq)
-    r = torch.randn(2, 16, 4, 4)
+    torch.manual_seed(6)
+    torch.nn.init.normal_(teacher.head.out.weight, std=0.5)
+    x, r = torch.randn(2, 16, TINY.dim), torch.randn(2, 16, 4, 4)
+    cond = teacher.cond(torch.zeros(2, dtype=torch.long))
+    got = teacher.logits(1, x, cond, r)
+    e = teacher.codebook_VC
+    dist = (r.flatten(2).transpose(1, 2)[:, :, None, :] - e).square().sum(-1)  # B x l x V
+    want = teacher.head(x, cond) - teacher.prior_log_beta[1].exp() * dist
+    shift = (got - want)[..., :1]  # the per-position constant: beta |r|^2
+    assert torch.allclose(got, want + shift, atol=1e-3)
+    r_sq = r.flatten(2).transpose(1, 2).square().sum(-1)
+    assert torch.allclose(shift[..., 0], teacher.prior_log_beta[1].exp() * r_sq, atol=1e-3)
+    torch.nn.init.zeros_(teacher.head.out.weight)  # what is left is the prior: bf16 would round it by ~1
+    ref = teacher.logits(1, x, cond, r)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        prior = teacher.prior(0, r)
-    assert prior.dtype == torch.float32
-    assert torch.allclose(prior, teacher.prior(0, r))
+        low = teacher.logits(1, x, cond, r)
+    assert low.dtype == torch.float32
+    assert float(ref.detach().abs().max()) > 50 and torch.allclose(low, ref, atol=1e-3)
 
 
 def test_weights_round_trip_fp16(tmp_path: Path) -> None:
@@ -158,11 +197,14 @@ def test_weights_round_trip_fp16(tmp_path: Path) -> None:
     teacher = _tiny(vq)
     student = DetailStudent.from_teacher(teacher)
     fusion = Fusion(TINY.fusion_width, TINY.fusion_blocks)
+    decoder = tiny_decoder(TINY)
+    torch.nn.init.normal_(decoder.out.weight)
+    mine = {"teacher": teacher, "student": student, "fusion": fusion, "decoder": decoder}
     path = tmp_path / "d.safetensors"
-    save_detail(path, TINY, {"teacher": teacher, "student": student, "fusion": fusion}, {"detail": 0.5})
+    save_detail(path, TINY, mine, {"detail": 0.5})
     cfg, nets = load_detail(path)
     assert cfg == TINY
-    for name, net in (("teacher", teacher), ("student", student), ("fusion", fusion)):
+    for name, net in mine.items():
         for k, v in net.state_dict().items():
             assert torch.equal(nets[name].state_dict()[k], v.half().float()), (name, k)
 
@@ -182,17 +224,18 @@ def test_detail_zero_is_the_base_exactly() -> None:
 @needs_weights
 def test_train_and_serve_prepare_windows_with_one_function() -> None:
     """A frame that is exactly one window: the served output is base + detail x the change that the
-    training code path (``prepare_windows`` -> student -> fusion on the base window) gives."""
+    training code path (``prepare_windows`` -> student -> ``student_change`` on the base window, as
+    ``vidsr.train.detail``'s decoder stage runs it) gives."""
     model = VarSR(STUDENT_PATH, "var", 2, CPU)
     lq = _lq_crop(2)  # 32 x 32 LQ: one 64 x 64 window
     out = model(lq)
     base = model.base(lq)
     vq = model.vq
     bt = prepare_windows(vq, base, model.predictor.cfg.predicted)
-    _, fhat, soft = model.predictor.predict(bt, vq.quantize)
-    change = model.fusion(base, proposal(vq, bt, fhat, soft))
+    change = student_change(model.decoder, bt, model.predictor.predict(bt, vq.quantize))
+    assert float(change.abs().max()) > 0.0
     assert torch.allclose(out, (base + model.detail * change).clamp(0, 1), atol=1e-6)
-    _, served = window_changes(vq, model.predictor, model.fusion, base)
+    _, served = window_changes(vq, model.predictor, model.decoder, base)
     assert torch.equal(served, change)
 
 
@@ -202,7 +245,7 @@ def test_a_shuffled_prefix_scores_lower() -> None:
     give worse windows than their own, on held-out crops."""
     _, nets = load_detail(STUDENT_PATH)
     vq, _ = load_shipped()
-    student, fusion = nets["student"], nets["fusion"]
+    student, decoder = nets["student"], nets["decoder"]
     hq = _windows(12, seed=7)
     lq = F.interpolate(hq, scale_factor=0.5, mode="bicubic", antialias=True).clamp(0, 1)
     base = VarSR(STUDENT_PATH, "var", 2, CPU).base(lq).clamp(0, 1)
@@ -210,8 +253,7 @@ def test_a_shuffled_prefix_scores_lower() -> None:
     perm = torch.roll(torch.arange(len(hq)), 1)
 
     def score(bt_) -> float:
-        _, fhat, soft = student.predict(bt_, vq.quantize)
-        return psnr_y((base + fusion(base, proposal(vq, bt, fhat, soft))).clamp(0, 1), hq, 4)
+        return psnr_y((base + student_change(decoder, bt_, student.predict(bt_, vq.quantize))).clamp(0, 1), hq, 4)
 
     shuffled = prepare_windows(vq, base, student.cfg.predicted)
     shuffled.feat_BFhw, shuffled.f_BChw = bt.feat_BFhw[perm], bt.f_BChw[perm]
@@ -228,7 +270,7 @@ def test_shipped_var_is_small_and_loads_without_network(monkeypatch: pytest.Monk
     monkeypatch.setattr(socket, "socket", refuse)
     assert STUDENT_PATH.stat().st_size < 20 * 1024 * 1024
     _, nets = load_detail(STUDENT_PATH)
-    assert set(nets) == {"teacher", "student", "fusion"}
+    assert set(nets) == {"teacher", "student", "fusion", "decoder"}
 
 
 def _reference_output() -> np.ndarray:
@@ -268,7 +310,7 @@ def test_earns_auto_reads_the_suite_verdict_from_the_header(tmp_path: Path) -> N
     from vidsr.sr.var_sr import earns_auto
 
     vq, _ = load_shipped()
-    nets = {"student": DetailStudent.from_teacher(_tiny(vq)), "fusion": Fusion(8, 1)}
+    nets = {"student": DetailStudent.from_teacher(_tiny(vq)), "decoder": tiny_decoder(TINY)}
     for psnr, niqe_, want in ((-0.1, -0.6, True), (-0.3, -0.6, False), (-0.1, 0.2, False)):
         path = tmp_path / f"v{psnr}{niqe_}.safetensors"
         save_detail(path, TINY, nets, {"suite_psnr_vs_base": psnr, "suite_niqe_vs_base": niqe_})

@@ -95,4 +95,4 @@ def test_the_cnn_keeps_its_attributes_across_calls(tile_mp: float | None) -> Non
 def test_var_keeps_its_attributes_across_calls() -> None:
     """``var`` with its token cache on: vectors reach its base CNN and scene ids its cache as arguments."""
     model = build_model("var", 2, CPU)
-    _check_no_attribute_changes([model, model.base], [model.base.net, model.fusion], None)
+    _check_no_attribute_changes([model, model.base], [model.base.net, model.decoder], None)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vidsr.models.detail import DetailConfig, DetailStudent, DetailTeacher, Fusion
+from vidsr.models.detail import DetailConfig, DetailStudent, DetailTeacher, Fusion, tiny_decoder
 from vidsr.sr.var_sr import window_changes
 from vidsr.sr.vq_lq import load_shipped
 
@@ -19,7 +19,7 @@ assert _spec and _spec.loader
 var_speed = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(var_speed)
 
-CFG = DetailConfig(dim=32, depth=2, heads=2)
+CFG = DetailConfig(dim=32, depth=3, heads=2, student_depth=2, decoder_width=8, decoder_fine=4)
 
 
 @pytest.mark.parametrize("student,cfg_scale", [(True, 1.0), (False, 1.0), (False, 1.5)])
@@ -29,16 +29,16 @@ def test_hand_count_equals_the_counter(student: bool, cfg_scale: float) -> None:
     teacher = DetailTeacher(CFG)
     teacher.set_codebook(vq.quantize)
     net = DetailStudent.from_teacher(teacher) if student else teacher
-    fusion = Fusion(8, 1)
+    decoder = tiny_decoder(CFG) if student else Fusion(8, 1)
     base = torch.rand(2, 3, 64, 64)
     h = w = 16
     batch = 1 if student else (2 if cfg_scale != 1.0 else 1)
 
     def run() -> None:
-        window_changes(vq, net.eval(), fusion, base, cfg_scale)
+        window_changes(vq, net.eval(), decoder, base, cfg_scale)
 
     with torch.inference_mode():
-        conv = var_speed.conv_flops([vq, fusion, net], run)
+        conv = var_speed.conv_flops([vq, decoder, net], run)
         counted = var_speed.counted_flops(run)
     attention = var_speed.attention_flops(CFG, h, w, student, batch) * 2
     hand = attention + 2 * (var_speed.linear_flops(CFG, h, w, student, batch) + var_speed.quantizer_flops(CFG, h, w))

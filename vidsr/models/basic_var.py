@@ -134,6 +134,10 @@ class AdaLNHead(nn.Module):
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(cond_dim, 2 * dim))
         self.out = nn.Linear(dim, vocab)
 
-    def forward(self, x_BLC: torch.Tensor, cond_BD: torch.Tensor) -> torch.Tensor:
+    def features(self, x_BLC: torch.Tensor, cond_BD: torch.Tensor) -> torch.Tensor:
+        """What ``out`` projects: the modulated norm (callers that fold more into the projection use it)."""
         s, b = self.ada(cond_BD)[:, None, :].chunk(2, dim=-1)
-        return self.out(self.norm(x_BLC) * (1 + s) + b)
+        return self.norm(x_BLC) * (1 + s) + b
+
+    def forward(self, x_BLC: torch.Tensor, cond_BD: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(x_BLC, cond_BD))

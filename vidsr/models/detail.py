@@ -14,13 +14,16 @@ and learns only the change.
 
 - ``DetailTeacher``: block-causal over the predicted scales, one KV-cached step per scale, image-based
   classifier-free guidance (quality HQ against quality BASE: "more than the base's own tokens").
-- ``DetailStudent``: the teacher's weights, one bidirectional pass over the finest grid only (256
-  positions); each predicted scale's logits come from the hidden state area-pooled to its grid. No
-  per-scale loop runs through the blocks.
-- ``Fusion``: the conditional decoder. The tokenizer's decoder turns the predicted and the base's own
-  quantized latents into pixels; their difference is the VAR's proposed detail, free of the
+- ``DetailStudent``: ``student_depth`` of the teacher's blocks (evenly spaced, the first and the last;
+  with its embeddings and head), one bidirectional pass over the finest grid only (256 positions); each
+  predicted scale's logits come from the hidden state area-pooled to its grid. No per-scale loop runs
+  through the blocks.
+- ``Fusion``: the teacher's route to pixels. The tokenizer's decoder turns the predicted and the base's
+  own quantized latents into pixels; their difference is the VAR's proposed detail, free of the
   tokenizer's own reconstruction error; a small conv net sees it with the base frame and returns the
   change to the base (zero at init: the untrained stage is the base).
+- ``TinyDecoder`` (``vidsr.models.tiny_decoder``): the student's route, on the latent grid from its
+  hidden state and latent proposals, beside the base window (``student_change``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import torch.nn.functional as F
 
 from vidsr.models.basic_var import AdaLNBlock, AdaLNHead, KVCache, RoPE2D, grid_positions
 from vidsr.models.quant import MultiScaleQuantizer
+from vidsr.models.tiny_decoder import TinyDecoder
 from vidsr.models.vqvae import VQVAE
 
 __all__ = [
@@ -44,7 +48,10 @@ __all__ = [
     "hq_targets",
     "DetailTeacher",
     "DetailStudent",
+    "StudentOutput",
     "Fusion",
+    "student_change",
+    "tiny_decoder",
     "QUALITY_HQ",
     "QUALITY_BASE",
     "save_detail",
@@ -69,8 +76,16 @@ class DetailConfig:
     schedule: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)
     predicted: int = 2
     rope_ref: float = 16.0
+    downsample: int = 4
     fusion_width: int = 32
     fusion_blocks: int = 3
+    student_depth: int = 3
+    decoder_width: int = 64
+    decoder_fine: int = 16
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.student_depth <= self.depth:
+            raise ValueError(f"student_depth {self.student_depth} must be 1..depth ({self.depth})")
 
     @classmethod
     def from_json(cls, text: str) -> DetailConfig:
@@ -133,7 +148,7 @@ def _flat(x_BChw: torch.Tensor) -> torch.Tensor:
 class _DetailNet(nn.Module):
     """Embeddings, blocks, head and prior shared by the teacher and the student."""
 
-    def __init__(self, cfg: DetailConfig) -> None:
+    def __init__(self, cfg: DetailConfig, depth: int) -> None:
         super().__init__()
         self.cfg = cfg
         D = cfg.dim
@@ -146,7 +161,7 @@ class _DetailNet(nn.Module):
         self.quality_embed = nn.Embedding(2, D)
         # 3. blocks with scale-aligned RoPE
         self.rope = RoPE2D(D // cfg.heads, cfg.rope_ref)
-        self.blocks = nn.ModuleList([AdaLNBlock(D, cfg.heads, cfg.mlp_ratio, D) for _ in range(cfg.depth)])
+        self.blocks = nn.ModuleList([AdaLNBlock(D, cfg.heads, cfg.mlp_ratio, D) for _ in range(depth)])
         # 4. head on top of the nearest-code prior
         self.head = AdaLNHead(D, D, cfg.vocab)
         self.register_buffer("codebook_VC", torch.zeros(cfg.vocab, cfg.code_dim))
@@ -179,14 +194,19 @@ class _DetailNet(nn.Module):
             + self.level_embed.weight[p]
         )
 
-    def prior(self, p: int, residual_BChw: torch.Tensor) -> torch.Tensor:
-        """``B x l x V``: ``-beta_p |r - e_v|^2`` up to a per-position constant, in fp32 (under bf16 the
-        product, scaled by beta, would flip near ties)."""
-        with torch.autocast(device_type=residual_BChw.device.type, enabled=False):
-            r_BlC = _flat(residual_BChw).float()
+    def logits(self, p: int, x_BlD: torch.Tensor, cond_BD: torch.Tensor, residual_BChw: torch.Tensor) -> torch.Tensor:
+        """``B x l x V`` logits of predicted scale p: the head's plus the nearest-code prior
+        ``-beta_p |r - e_v|^2`` (up to a per-position constant), as ONE matrix product
+        ``[h, r] @ [W; 2 beta e^T] + (b - beta |e|^2)``, so the B x l x V tensor, the largest the stage makes,
+        is written once. fp32 even under bf16 autocast: the prior, scaled by beta, would flip near ties."""
+        h_BlD = self.head.features(x_BlD, cond_BD)
+        with torch.autocast(device_type=x_BlD.device.type, enabled=False):
+            beta = self.prior_log_beta[p].float().exp()
             e_VC = self.codebook_VC.float()
-            score = 2.0 * r_BlC @ e_VC.T - e_VC.square().sum(1)
-            return score * self.prior_log_beta[p].float().exp()
+            w_KV = torch.cat([self.head.out.weight.float().T, (2.0 * beta) * e_VC.T])
+            b_V = self.head.out.bias.float() - beta * e_VC.square().sum(1)
+            hr_BlK = torch.cat([h_BlD.float(), _flat(residual_BChw).float()], -1)
+            return torch.addmm(b_V, hr_BlK.flatten(0, 1), w_KV).view(*hr_BlK.shape[:2], -1)
 
     def cond(self, quality_B: torch.Tensor) -> torch.Tensor:
         return self.quality_embed(quality_B)
@@ -197,6 +217,9 @@ class _DetailNet(nn.Module):
 
 class DetailTeacher(_DetailNet):
     """Block-causal next-scale prediction over the finest ``predicted`` scales."""
+
+    def __init__(self, cfg: DetailConfig) -> None:
+        super().__init__(cfg, cfg.depth)
 
     def residual_input(self, p: int, fhat_BChw: torch.Tensor, bt: BaseTokens) -> tuple[torch.Tensor, torch.Tensor]:
         """(next-scale input map, residual the base latent leaves) on scale p's grid, given ``fhat`` so far."""
@@ -224,8 +247,7 @@ class DetailTeacher(_DetailNet):
         cond = self.cond(quality_B)
         for blk in self.blocks:
             x_BLC = blk(x_BLC, cond, rope, mask)
-        logits = self.head(x_BLC, cond).float()
-        return [lg + self.prior(p, r) for p, (lg, r) in enumerate(zip(logits.split(lens, 1), priors))]
+        return [self.logits(p, x, cond, r) for p, (x, r) in enumerate(zip(x_BLC.split(lens, 1), priors))]
 
     @torch.no_grad()
     def generate(
@@ -259,8 +281,7 @@ class DetailTeacher(_DetailNet):
                 x = torch.cat([x, x])
             for i, blk in enumerate(self.blocks):
                 x = blk(x, cond, rope, None, cache, i)
-            logits = self.head(x, cond).float()
-            logits = logits + self.prior(p, torch.cat([res, res]) if guided else res)
+            logits = self.logits(p, x, cond, torch.cat([res, res]) if guided else res)
             if guided:
                 pos, neg = logits.chunk(2)
                 logits = neg + cfg_scale * (pos - neg)
@@ -276,19 +297,51 @@ class DetailTeacher(_DetailNet):
         return out, fhat, tokens_to_fhat(quant, bt, out, soft=probs)
 
 
+@dataclass
+class StudentOutput:
+    """What one student pass gives: greedy token maps, the ``fhat`` they build, the expected ``fhat`` under
+    the predicted distributions (a fidelity signal the argmax throws away) and the hidden state on the
+    finest grid (what the tiny decoder reads)."""
+
+    idx: list[torch.Tensor]
+    fhat_BChw: torch.Tensor
+    soft_BChw: torch.Tensor
+    hid_BDhw: torch.Tensor
+
+
+def student_layers(depth: int, student_depth: int) -> list[int]:
+    """The teacher's blocks a student starts from: evenly spaced, the first and the last always in."""
+    if student_depth == 1:
+        return [depth - 1]
+    return [round(i * (depth - 1) / (student_depth - 1)) for i in range(student_depth)]
+
+
 class DetailStudent(_DetailNet):
     """One pass over the finest grid; each predicted scale read from the pooled hidden state."""
 
+    def __init__(self, cfg: DetailConfig) -> None:
+        super().__init__(cfg, cfg.student_depth)
+
     @classmethod
     def from_teacher(cls, teacher: DetailTeacher) -> DetailStudent:
+        """Embeddings, head and prior as the teacher's; blocks from ``student_layers`` of its own."""
         student = cls(teacher.cfg)
-        student.load_state_dict(teacher.state_dict())
+        keep = student_layers(teacher.cfg.depth, teacher.cfg.student_depth)
+        state = {}
+        for k, v in teacher.state_dict().items():
+            if k.startswith("blocks."):
+                i, rest = k[len("blocks.") :].split(".", 1)
+                if int(i) not in keep:
+                    continue
+                k = f"blocks.{keep.index(int(i))}.{rest}"
+            state[k] = v
+        student.load_state_dict(state)
         return student
 
-    def forward(self, bt: BaseTokens, quant: MultiScaleQuantizer) -> list[torch.Tensor]:
-        """Logits of every predicted scale. The input is the base's own pyramid (DVAR's dynamic start):
-        the start map, the base's latent and features on the finest grid; scale p's prior is the residual
-        the base leaves after its own scales before p."""
+    def run(self, bt: BaseTokens, quant: MultiScaleQuantizer) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(logits of every predicted scale, the normalised hidden state ``B x D x h x w``). The input is the
+        base's own pyramid (DVAR's dynamic start): the start map, the base's latent and features on the
+        finest grid; scale p's prior is the residual the base leaves after its own scales before p."""
         h, w = bt.f_BChw.shape[-2:]
         P = self.cfg.predicted
         x_BLC = self.embed(P - 1, bt.start_BChw, bt)
@@ -302,18 +355,23 @@ class DetailStudent(_DetailNet):
         for p, hw in enumerate(bt.predicted_hws):
             hid = _flat(_pool(hid_BDhw, hw)) + self.level_embed.weight[p]
             res = _pool(bt.f_BChw - bt.fhat_list[first + p], hw)
-            out.append(self.head(hid, cond).float() + self.prior(p, res))
-        return out
+            out.append(self.logits(p, hid, cond, res))
+        norm = F.layer_norm(x_BLC.float(), (x_BLC.shape[-1],))
+        return out, norm.transpose(1, 2).reshape(x_BLC.shape[0], -1, h, w)
+
+    def forward(self, bt: BaseTokens, quant: MultiScaleQuantizer) -> list[torch.Tensor]:
+        """Logits of every predicted scale (``run`` without the hidden state)."""
+        return self.run(bt, quant)[0]
 
     @torch.no_grad()
     def predict(
         self, bt: BaseTokens, quant: MultiScaleQuantizer, keep: list[torch.Tensor] | None = None, margin: float = 0.0
-    ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
-        """(greedy token maps, the ``fhat`` they give, the expected ``fhat`` under the predicted
-        distributions: a fidelity signal the argmax throws away). ``keep``: the window's previous tokens, kept where
-        their logit is within ``margin`` of the best (hysteresis: near-ties do not flip frame to frame)."""
+    ) -> StudentOutput:
+        """One pass, greedy tokens. ``keep``: the window's previous tokens, kept where their logit is within
+        ``margin`` of the best (hysteresis: near-ties do not flip frame to frame)."""
+        logits, hid = self.run(bt, quant)
         idx, probs = [], []
-        for p, (lg, hw) in enumerate(zip(self(bt, quant), bt.predicted_hws)):
+        for p, (lg, hw) in enumerate(zip(logits, bt.predicted_hws)):
             probs.append(lg.softmax(-1))
             best = lg.argmax(-1)
             if keep is not None and margin > 0:
@@ -321,7 +379,13 @@ class DetailStudent(_DetailNet):
                 near = lg.gather(-1, k[..., None])[..., 0] >= lg.amax(-1) - margin
                 best = torch.where(near, k, best)
             idx.append(best.view(-1, *hw))
-        return idx, tokens_to_fhat(quant, bt, idx), tokens_to_fhat(quant, bt, idx, soft=probs)
+        return StudentOutput(idx, tokens_to_fhat(quant, bt, idx), tokens_to_fhat(quant, bt, idx, soft=probs), hid)
+
+
+def student_change(decoder: TinyDecoder, bt: BaseTokens, out: StudentOutput) -> torch.Tensor:
+    """The change the student proposes for each base window: one code path for training and serving."""
+    own = bt.fhat_list[-1]
+    return decoder(bt.base_BCHW, out.hid_BDhw.float(), out.soft_BChw.float() - own, out.fhat_BChw.float() - own)
 
 
 def tokens_to_fhat(
@@ -373,8 +437,13 @@ def proposal(vq: VQVAE, bt: BaseTokens, fhat_BChw: torch.Tensor, soft_BChw: torc
     return torch.cat([vq.decoder(fhat_BChw) - own, vq.decoder(soft_BChw) - own], 1)
 
 
+def tiny_decoder(cfg: DetailConfig) -> TinyDecoder:
+    """The student's decoder as the config sizes it."""
+    return TinyDecoder(cfg.dim, cfg.code_dim, cfg.decoder_width, cfg.decoder_fine, cfg.downsample)
+
+
 def save_detail(path: Path | str, cfg: DetailConfig, nets: dict[str, nn.Module], meta: dict | None = None) -> None:
-    """fp16 safetensors: each net's state under its name (``teacher``, ``student``, ``fusion``)."""
+    """fp16 safetensors: each net's state under its name (``teacher``, ``student``, ``fusion``, ``decoder``)."""
     from safetensors.torch import save_file
 
     tensors = {
@@ -402,6 +471,7 @@ def load_detail(path: Path | str, device: torch.device | str = "cpu") -> tuple[D
             "teacher": lambda: DetailTeacher(cfg),
             "student": lambda: DetailStudent(cfg),
             "fusion": lambda: Fusion(cfg.fusion_width, cfg.fusion_blocks),
+            "decoder": lambda: tiny_decoder(cfg),
         }[name]()
         net.load_state_dict({k[len(name) + 1 :]: v.float() for k, v in state.items() if k.startswith(name + ".")})
         for prm in net.parameters():

@@ -3,9 +3,10 @@
 
 Both restore first and add detail after (VARestorer): the shipped CNN upscales the whole frame (the
 base), then 64 x 64 windows of the base, overlapping by a margin, are tokenized on their own
-(``prepare_windows``, the function training uses), the finest token scales are predicted, the fusion
-net turns the proposal into a change to the base, and the changes are cross-faded and added:
-``out = base + detail * change``. ``detail`` = 0 is the base exactly (nothing else runs).
+(``prepare_windows``, the function training uses), the finest token scales are predicted, a decoder
+that sees the base window turns them into a change to the base (the student's tiny conditional decoder
+on the latent grid; the teacher's fusion of three tokenizer decodes), and the changes are cross-faded
+and added: ``out = base + detail * change``. ``detail`` = 0 is the base exactly (nothing else runs).
 
 The windows follow a grid on the LQ frame (each window is 64 / scale LQ pixels), so the scene-level
 token cache (``vidsr.sr.token_cache``) decides reuse on the LQ pixels, as before: a window whose LQ
@@ -24,7 +25,16 @@ from typing import Any
 
 import torch
 
-from vidsr.models.detail import DetailStudent, DetailTeacher, Fusion, load_detail, prepare_windows, proposal
+from vidsr.models.detail import (
+    DetailStudent,
+    DetailTeacher,
+    Fusion,
+    load_detail,
+    prepare_windows,
+    proposal,
+    student_change,
+)
+from vidsr.models.tiny_decoder import TinyDecoder
 from vidsr.models.vqvae import VQVAE, load_vqvae, pad_to_multiple
 from vidsr.sr.base import Capabilities
 from vidsr.sr.batch import SRBatch, as_batch
@@ -37,7 +47,7 @@ from vidsr.sr.vq_lq import TOKENIZER_PATH, WEIGHTS_DIR
 __all__ = ["VarSR", "STUDENT_PATH", "TEACHER_PATH", "WINDOW", "DEFAULT_DETAIL", "window_changes", "earns_auto"]
 
 STUDENT_PATH = WEIGHTS_DIR / "var.safetensors"
-TEACHER_PATH = STUDENT_PATH  # one file holds teacher, student and fusion
+TEACHER_PATH = STUDENT_PATH  # one file holds teacher, student, fusion and decoder
 WINDOW = 64  # HQ pixels per window side: the training window
 DEFAULT_DETAIL = 1.0  # overridden by the file's ``detail`` header (chosen on the real-source suite)
 
@@ -61,7 +71,7 @@ def _tokenizer(device: str) -> VQVAE:
 def window_changes(
     vq: VQVAE,
     predictor: DetailStudent | DetailTeacher,
-    fusion: Fusion,
+    decoder: TinyDecoder | Fusion,
     base_NCHW: torch.Tensor,
     cfg_scale: float = 1.0,
     amp: bool = False,
@@ -69,16 +79,19 @@ def window_changes(
     margin: float = 0.0,
 ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """(predicted token maps, the change to each base window) for ``N`` base windows of any size (padded to
-    the tokenizer's multiple, cropped back); ``keep``/``margin``: the student's hysteresis."""
+    the tokenizer's multiple, cropped back); ``decoder``: the student's ``TinyDecoder`` or the teacher's
+    ``Fusion``; ``keep``/``margin``: the student's hysteresis."""
     H, W = base_NCHW.shape[-2:]
     x = pad_to_multiple(base_NCHW.float(), vq.cfg.downsample)
     bt = prepare_windows(vq, x, predictor.cfg.predicted)
+    if isinstance(predictor, DetailStudent):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            out = predictor.predict(bt, vq.quantize, keep, margin)
+        assert isinstance(decoder, TinyDecoder)
+        return out.idx, student_change(decoder, bt, out)[..., :H, :W]
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-        if isinstance(predictor, DetailStudent):
-            idx, fhat, soft = predictor.predict(bt, vq.quantize, keep, margin)
-        else:
-            idx, fhat, soft = predictor.generate(bt, vq.quantize, cfg_scale=cfg_scale)
-    change = fusion(x, proposal(vq, bt, fhat.float(), soft.float()))
+        idx, fhat, soft = predictor.generate(bt, vq.quantize, cfg_scale=cfg_scale)
+    change = decoder(x, proposal(vq, bt, fhat.float(), soft.float()))
     return idx, change[..., :H, :W]
 
 
@@ -95,7 +108,7 @@ class VarSR:
         cfg, nets, header = _load(path, str(device))
         self.vq = _tokenizer(str(device))
         self.predictor = nets["student"] if name == "var" else nets["teacher"]
-        self.fusion = nets["fusion"]
+        self.decoder = nets["decoder"] if name == "var" else nets["fusion"]
         self.cfg_scale = float(header.get("cfg_scale", 1.5))
         self.detail = float(header.get("detail", DEFAULT_DETAIL)) if detail is None else float(detail)
         self.base = CNN(scale, device)
@@ -160,7 +173,7 @@ class VarSR:
             for i in range(0, n, per):
                 part = range(i, min(n, i + per))
                 crops = torch.cat([self._base_crop(base, grid, k) for k in part])
-                _, change = window_changes(self.vq, self.predictor, self.fusion, crops, self.cfg_scale, self.amp)
+                _, change = window_changes(self.vq, self.predictor, self.decoder, crops, self.cfg_scale, self.amp)
                 for j, k in enumerate(part):
                     blender.add(k, change[j * B : (j + 1) * B])
         else:
@@ -201,7 +214,7 @@ class VarSR:
                     keep = [torch.stack([t[p] for t in tok]) for p in range(len(tok[0]))]  # type: ignore[index]
                 bases = torch.cat([self._base_crop(base[b : b + 1], grid, i) for i in part])
                 idx, change = window_changes(
-                    self.vq, self.predictor, self.fusion, bases, self.cfg_scale, self.amp, keep, cache.params.margin
+                    self.vq, self.predictor, self.decoder, bases, self.cfg_scale, self.amp, keep, cache.params.margin
                 )
                 for j, i in enumerate(part):
                     cache.store(keys[i], CacheEntry(crops[i].clone(), [t[j].clone() for t in idx], change[j].clone()))

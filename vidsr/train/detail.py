@@ -3,8 +3,10 @@
     python -m vidsr.train.detail pool    --data data --out runs/detail
     python -m vidsr.train.detail teacher --out runs/detail --minutes 30
     python -m vidsr.train.detail student --out runs/detail --minutes 12 --cfg 1.5
+    python -m vidsr.train.detail decoder --out runs/detail --minutes 20
     python -m vidsr.train.detail fusion  --out runs/detail --minutes 12
     python -m vidsr.train.detail export  --out runs/detail --export vidsr/weights/var.safetensors
+    python -m vidsr.train.detail select  --out runs/detail --weights A.safetensors B.safetensors
 
 ``pool`` makes real-source pairs (``vidsr.train.source_data``: a real scaler, 4:2:0, a real encoder)
 at x2 and x4, restores every LQ region with the shipped default CNN (the base the stage is served on)
@@ -14,10 +16,13 @@ regions and tokenizes them with ``prepare_windows``, the function the server use
 
 - teacher: cross-entropy on the HQ tokens of the predicted scales (teacher-forced), 20% of items with
   the base's own tokens under quality BASE (the negative of classifier-free guidance).
-- student: from the teacher's weights; KL(guided teacher || student) per scale, the teacher run on the
-  student's own tokens (it scores what the student will build on), plus 0.1 x cross-entropy to HQ.
-- fusion: the student frozen; on the student's tokens, L1 of ``base + fusion(base, proposal)`` to HQ plus
-  ``--hf-weight`` x the L1 between the output's and the HQ's local texture energy (``texture_energy``).
+- student: from half the teacher's blocks (``student_layers``); KL(guided teacher || student) per scale,
+  the teacher run on the student's own tokens (it scores what the student will build on), plus 0.1 x
+  cross-entropy to HQ.
+- decoder: the student frozen; the tiny conditional decoder on its output as served (``student_change``),
+  L1 of ``base + change`` to HQ plus ``--hf-weight`` x the L1 between the output's and the HQ's local
+  texture energy (``texture_energy``).
+- fusion: the teacher's route to pixels, the same loss on the teacher's generated tokens as served.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from vidsr.models.detail import (
     prepare_windows,
     proposal,
     save_detail,
+    student_change,
+    tiny_decoder,
 )
 from vidsr.sr.vq_lq import load_shipped
 from vidsr.train.loop import Budget, Mean, Run, cosine_lr
@@ -156,7 +163,7 @@ def train(net: torch.nn.Module, loss_fn, args, stage: str, evaluate) -> None:
 # ----- stages -----
 def teacher_stage(args) -> None:
     vq, _ = load_shipped()
-    cfg = DetailConfig()
+    cfg = DetailConfig(student_depth=args.student_depth)
     net = DetailTeacher(cfg)
     net.set_codebook(vq.quantize)
     tr, va = Windows(args.out / "pool.npz", "train"), Windows(args.out / "pool.npz", "val")
@@ -202,7 +209,7 @@ def teacher_stage(args) -> None:
 
 def _load_nets(args, names: tuple[str, ...]):
     vq, _ = load_shipped()
-    cfg = DetailConfig()
+    cfg = DetailConfig(student_depth=args.student_depth)
     nets = {}
     for name in names:
         net = {"teacher": DetailTeacher, "student": DetailStudent}[name](cfg)
@@ -250,10 +257,14 @@ def student_stage(args) -> None:
         student.eval()
         base, hq = val
         bt = prepare_windows(vq, base, cfg.predicted)
-        ps = proposal(vq, bt, *student.predict(bt, vq.quantize)[1:])
-        pt = proposal(vq, bt, *teacher.generate(bt, vq.quantize, cfg_scale=args.cfg)[1:])
+        out = student.predict(bt, vq.quantize)
+        ps = proposal(vq, bt, out.fhat_BChw, out.soft_BChw)
+        t_idx, t_fhat, t_soft = teacher.generate(bt, vq.quantize, cfg_scale=args.cfg)
+        pt = proposal(vq, bt, t_fhat, t_soft)
+        agree = float(np.mean([(a == b).float().mean() for a, b in zip(out.idx, t_idx)]))
         row = {
             "base_psnr": round(psnr(base, hq), 3),
+            "agree_teacher": round(agree, 4),
             "student_half": round(psnr(base + 0.5 * ps[:, :3], hq), 3),
             "teacher_half": round(psnr(base + 0.5 * pt[:, :3], hq), 3),
             "student_soft": round(psnr(base + ps[:, 3:], hq), 3),
@@ -266,47 +277,73 @@ def student_stage(args) -> None:
     train(student, loss_fn, args, "student", evaluate)
 
 
-def fusion_stage(args) -> None:
-    vq, cfg, nets = _load_nets(args, ("student",))
-    student = nets["student"].eval()
-    for p in student.parameters():
-        p.requires_grad_(False)
-    fusion = Fusion(cfg.fusion_width, cfg.fusion_blocks)
+def _pixel_stage(args, stage: str, net: torch.nn.Module, served) -> None:
+    """Train the route from tokens to pixels on windows as served: ``served(base)`` is the change."""
     tr, va = Windows(args.out / "pool.npz", "train"), Windows(args.out / "pool.npz", "val")
     val = va.batch(128, 0)
 
-    @torch.no_grad()
-    def served(base: torch.Tensor) -> torch.Tensor:
-        bt = prepare_windows(vq, base, cfg.predicted)
-        return proposal(vq, bt, *student.predict(bt, vq.quantize)[1:])
-
     def loss_fn(step: int):
         base, hq = tr.batch(args.batch, 9000 + step)
-        out = base + fusion(base, served(base))
+        out = base + served(base)
         l1 = F.l1_loss(out, hq)
         hf = F.l1_loss(texture_energy(out), texture_energy(hq))
         return l1 + args.hf_weight * hf, {"l1": round(l1.item(), 5), "hf": round(hf.item(), 5)}
 
     @torch.no_grad()
     def evaluate() -> dict:
+        net.eval()
         base, hq = val
-        prop = served(base)
-        change = fusion(base, prop)
+        change = served(base)
         row = {"base_psnr": round(psnr(base, hq), 3),
                "hf_gap_base": round(float(F.l1_loss(texture_energy(base), texture_energy(hq))), 5)}
         for d in (0.5, 1.0):
             row[f"detail{d}"] = round(psnr(base + d * change, hq), 3)
             row[f"hf_gap{d}"] = round(float(F.l1_loss(texture_energy(base + d * change), texture_energy(hq))), 5)
+        net.train()
         return row
 
-    train(fusion, loss_fn, args, "fusion", evaluate)
+    net.train()
+    train(net, loss_fn, args, stage, evaluate)
+
+
+def decoder_stage(args) -> None:
+    """The student's tiny conditional decoder, the student frozen."""
+    vq, cfg, nets = _load_nets(args, ("student",))
+    student = nets["student"].eval()
+    for p in student.parameters():
+        p.requires_grad_(False)
+    decoder = tiny_decoder(cfg)
+
+    def served(base: torch.Tensor) -> torch.Tensor:
+        bt = prepare_windows(vq, base, cfg.predicted)
+        return student_change(decoder, bt, student.predict(bt, vq.quantize))
+
+    _pixel_stage(args, "decoder", decoder, served)
+
+
+def fusion_stage(args) -> None:
+    """The teacher's fusion on its generated tokens, the teacher frozen."""
+    vq, cfg, nets = _load_nets(args, ("teacher",))
+    teacher = nets["teacher"].eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    fusion = Fusion(cfg.fusion_width, cfg.fusion_blocks)
+
+    def served(base: torch.Tensor) -> torch.Tensor:
+        bt = prepare_windows(vq, base, cfg.predicted)
+        with torch.no_grad():
+            prop = proposal(vq, bt, *teacher.generate(bt, vq.quantize, cfg_scale=args.cfg)[1:])
+        return fusion(base, prop)
+
+    _pixel_stage(args, "fusion", fusion, served)
 
 
 def export_stage(args) -> None:
     vq, cfg, nets = _load_nets(args, ("teacher", "student"))
-    fusion = Fusion(cfg.fusion_width, cfg.fusion_blocks)
+    fusion, decoder = Fusion(cfg.fusion_width, cfg.fusion_blocks), tiny_decoder(cfg)
     fusion.load_state_dict(torch.load(args.out / "fusion.pt", weights_only=True))
-    nets["fusion"] = fusion
+    decoder.load_state_dict(torch.load(args.out / "decoder.pt", weights_only=True))
+    nets["fusion"], nets["decoder"] = fusion, decoder
     meta = {"cfg_scale": args.cfg, "detail": args.detail}
     if args.suite:  # the real-source suite's verdict, read by ``auto`` (vidsr.sr.var_sr.earns_auto)
         table = json.loads(Path(args.suite).read_text())["summary"]["2"]
@@ -316,9 +353,55 @@ def export_stage(args) -> None:
     save_detail(args.export, cfg, nets, meta)
 
 
+@torch.no_grad()
+def select_stage(args) -> None:
+    """Validation figures of exported files (``--weights``), to choose a variant and its default ``detail``
+    without the evaluation photographs: each validation region (192 x 192, training photographs held out
+    of the pairs; the first ``--regions``, x2 ones) is cut into 64 x 64 windows side by side, each served
+    as ``var`` serves a window (``window_changes``), put back together and scored at every detail level:
+    PSNR-Y against the HQ and NIQE of the region."""
+    from safetensors import safe_open
+
+    from vidsr.metrics import niqe
+    from vidsr.models.detail import load_detail
+    from vidsr.sr.var_sr import window_changes
+
+    z = np.load(args.out / "pool.npz")
+    n = min(args.regions, len(z["val_base"]))
+    to_t = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255.0  # noqa: E731
+    base, hq = to_t(z["val_base"][:n]), to_t(z["val_hq"][:n])
+    R, k = base.shape[-1], base.shape[-1] // WINDOW
+    vq, _ = load_shipped()
+    levels = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+    def u8(x: torch.Tensor) -> np.ndarray:
+        return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+    for path in args.weights:
+        _, nets = load_detail(path)
+        with safe_open(str(path), framework="pt") as f:
+            cfg_scale = float((f.metadata() or {}).get("cfg_scale", 1.0))  # the teacher's guidance as served
+        routes = [("var", nets["student"], nets["decoder"])]
+        routes += [("var-teacher", nets["teacher"], nets["fusion"])] if args.teacher else []
+        for name, pred, dec in routes:
+            change = torch.zeros_like(base)
+            for i in range(0, n, 8):
+                b = base[i : i + 8]
+                crops = b.unfold(2, WINDOW, WINDOW).unfold(3, WINDOW, WINDOW).permute(0, 2, 3, 1, 4, 5)
+                crops = crops.reshape(-1, 3, WINDOW, WINDOW)
+                _, ch = window_changes(vq, pred, dec, crops, cfg_scale)
+                ch = ch.view(b.shape[0], k, k, 3, WINDOW, WINDOW).permute(0, 3, 1, 4, 2, 5)
+                change[i : i + 8] = ch.reshape(b.shape[0], 3, R, R)
+            for d in levels:
+                out = (base + d * change).clamp(0, 1)
+                row = {"weights": str(path), "model": name, "detail": d, "psnr_y": round(psnr(out, hq), 3),
+                       "niqe": round(float(np.mean([niqe(u8(o)) for o in out])), 3)}
+                print(json.dumps(row), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("stage", choices=("pool", "teacher", "student", "fusion", "export"))
+    ap.add_argument("stage", choices=("pool", "teacher", "student", "decoder", "fusion", "export", "select"))
     ap.add_argument("--data", default="data")
     ap.add_argument("--out", type=Path, default=Path("runs/detail"))
     ap.add_argument("--minutes", type=float, default=20.0)
@@ -333,10 +416,14 @@ def main() -> None:
     ap.add_argument("--x2-regions", type=int, default=1200)
     ap.add_argument("--x4-regions", type=int, default=400)
     ap.add_argument("--val-photos", type=int, default=12)
+    ap.add_argument("--student-depth", type=int, default=3, help="the student's blocks (of the teacher's 6)")
     ap.add_argument("--hf-weight", type=float, default=0.5, help="fusion: weight of the texture-energy match")
     ap.add_argument("--detail", type=float, default=1.0, help="export: the default detail written in the file")
     ap.add_argument("--suite", help="export: bench/detail_suite.py's JSON, whose x2 verdict goes in the header")
     ap.add_argument("--export", type=Path)
+    ap.add_argument("--weights", type=Path, nargs="*", default=[], help="select: exported files to compare")
+    ap.add_argument("--regions", type=int, default=96, help="select: validation regions scored")
+    ap.add_argument("--teacher", action="store_true", help="select: score the teacher too")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -344,9 +431,9 @@ def main() -> None:
     if args.stage == "pool":
         build_pool(args.data, args.out, {2: args.x2_regions, 4: args.x4_regions}, args.val_photos, args.seed)
     else:
-        {"teacher": teacher_stage, "student": student_stage, "fusion": fusion_stage, "export": export_stage}[
-            args.stage
-        ](args)
+        stages = {"teacher": teacher_stage, "student": student_stage, "decoder": decoder_stage,
+                  "fusion": fusion_stage, "export": export_stage, "select": select_stage}
+        stages[args.stage](args)
 
 
 if __name__ == "__main__":
