@@ -277,17 +277,27 @@ def student_stage(args) -> None:
     train(student, loss_fn, args, "student", evaluate)
 
 
-def _pixel_stage(args, stage: str, net: torch.nn.Module, served) -> None:
-    """Train the route from tokens to pixels on windows as served: ``served(base)`` is the change."""
+def _pixel_stage(args, stage: str, net: torch.nn.Module, served, target=None) -> None:
+    """Train the route from tokens to pixels on windows as served: ``served(base)`` is the change;
+    ``target(base)``, when given, another route's change to imitate with weight ``--distill``."""
     tr, va = Windows(args.out / "pool.npz", "train"), Windows(args.out / "pool.npz", "val")
     val = va.batch(128, 0)
 
     def loss_fn(step: int):
         base, hq = tr.batch(args.batch, 9000 + step)
-        out = base + served(base)
+        change = served(base)
+        out = base + change
         l1 = F.l1_loss(out, hq)
         hf = F.l1_loss(texture_energy(out), texture_energy(hq))
-        return l1 + args.hf_weight * hf, {"l1": round(l1.item(), 5), "hf": round(hf.item(), 5)}
+        parts = {"l1": round(l1.item(), 5), "hf": round(hf.item(), 5)}
+        loss = l1 + args.hf_weight * hf
+        if target is not None:
+            with torch.no_grad():
+                want = target(base)
+            imitate = F.l1_loss(change, want)
+            loss = loss + args.distill * imitate
+            parts["imitate"] = round(imitate.item(), 5)
+        return loss, parts
 
     @torch.no_grad()
     def evaluate() -> dict:
@@ -307,18 +317,30 @@ def _pixel_stage(args, stage: str, net: torch.nn.Module, served) -> None:
 
 
 def decoder_stage(args) -> None:
-    """The student's tiny conditional decoder, the student frozen."""
-    vq, cfg, nets = _load_nets(args, ("student",))
-    student = nets["student"].eval()
-    for p in student.parameters():
-        p.requires_grad_(False)
+    """The student's tiny conditional decoder, the student frozen; with ``--distill`` it also imitates the
+    teacher's route (its tokens through three tokenizer decodes and its fusion), as FlashVSR distils its
+    tiny decoder from the full one."""
+    vq, cfg, nets = _load_nets(args, ("student", "teacher") if args.distill else ("student",))
+    for net in nets.values():
+        net.eval().requires_grad_(False)
+    student = nets["student"]
     decoder = tiny_decoder(cfg)
 
     def served(base: torch.Tensor) -> torch.Tensor:
         bt = prepare_windows(vq, base, cfg.predicted)
         return student_change(decoder, bt, student.predict(bt, vq.quantize))
 
-    _pixel_stage(args, "decoder", decoder, served)
+    target = None
+    if args.distill:
+        teacher, fusion = nets["teacher"], Fusion(cfg.fusion_width, cfg.fusion_blocks)
+        fusion.load_state_dict(torch.load(args.out / "fusion.pt", weights_only=True))
+        fusion.eval().requires_grad_(False)
+
+        def target(base: torch.Tensor) -> torch.Tensor:
+            bt = prepare_windows(vq, base, cfg.predicted)
+            return fusion(base, proposal(vq, bt, *teacher.generate(bt, vq.quantize, cfg_scale=args.cfg)[1:]))
+
+    _pixel_stage(args, "decoder", decoder, served, target)
 
 
 def fusion_stage(args) -> None:
@@ -417,6 +439,8 @@ def main() -> None:
     ap.add_argument("--x4-regions", type=int, default=400)
     ap.add_argument("--val-photos", type=int, default=12)
     ap.add_argument("--student-depth", type=int, default=3, help="the student's blocks (of the teacher's 6)")
+    ap.add_argument("--distill", type=float, default=0.0,
+                    help="decoder: weight of the L1 to the teacher route's change (0: none)")
     ap.add_argument("--hf-weight", type=float, default=0.5, help="fusion: weight of the texture-energy match")
     ap.add_argument("--detail", type=float, default=1.0, help="export: the default detail written in the file")
     ap.add_argument("--suite", help="export: bench/detail_suite.py's JSON, whose x2 verdict goes in the header")
