@@ -1,4 +1,4 @@
-"""Train the VAR detail stage (``vidsr.models.detail``) in three stages on windows of restored frames.
+"""Train the VAR detail stage (``vidsr.models.detail``) in stages on windows of restored frames.
 
     python -m vidsr.train.detail pool    --data data --out runs/detail
     python -m vidsr.train.detail teacher --out runs/detail --minutes 30
@@ -16,13 +16,15 @@ regions and tokenizes them with ``prepare_windows``, the function the server use
 
 - teacher: cross-entropy on the HQ tokens of the predicted scales (teacher-forced), 20% of items with
   the base's own tokens under quality BASE (the negative of classifier-free guidance).
-- student: from half the teacher's blocks (``student_layers``); KL(guided teacher || student) per scale,
-  the teacher run on the student's own tokens (it scores what the student will build on), plus 0.1 x
-  cross-entropy to HQ.
+- student: from ``--student-depth`` of the teacher's blocks (``student_layers``); KL(guided teacher ||
+  student) per scale, the teacher run on the student's own tokens (it scores what the student will build
+  on), plus 0.1 x cross-entropy to HQ.
 - decoder: the student frozen; the tiny conditional decoder on its output as served (``student_change``),
   L1 of ``base + change`` to HQ plus ``--hf-weight`` x the L1 between the output's and the HQ's local
-  texture energy (``texture_energy``).
+  texture energy (``texture_energy``); ``--distill W`` adds W x the L1 to the teacher route's change.
 - fusion: the teacher's route to pixels, the same loss on the teacher's generated tokens as served.
+- select: validation figures of exported files at every detail level (PSNR-Y, NIQE), to choose a
+  variant and its default without the evaluation photographs.
 """
 
 from __future__ import annotations
