@@ -51,6 +51,7 @@ from vidsr.models.detail import (
     student_change,
     tiny_decoder,
 )
+from vidsr.sr.var_sr import window_changes
 from vidsr.sr.vq_lq import load_shipped
 from vidsr.train.loop import Budget, Mean, Run, cosine_lr
 
@@ -339,8 +340,7 @@ def decoder_stage(args) -> None:
         fusion.eval().requires_grad_(False)
 
         def target(base: torch.Tensor) -> torch.Tensor:
-            bt = prepare_windows(vq, base, cfg.predicted)
-            return fusion(base, proposal(vq, bt, *teacher.generate(bt, vq.quantize, cfg_scale=args.cfg)[1:]))
+            return window_changes(vq, teacher, fusion, base, args.cfg)[1]  # the teacher's route as served
 
     _pixel_stage(args, "decoder", decoder, served, target)
 
@@ -388,7 +388,6 @@ def select_stage(args) -> None:
 
     from vidsr.metrics import niqe
     from vidsr.models.detail import load_detail
-    from vidsr.sr.var_sr import window_changes
 
     z = np.load(args.out / "pool.npz")
     n = min(args.regions, len(z["val_base"]))
