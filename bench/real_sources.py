@@ -76,6 +76,7 @@ class Settings:
     slow_subset: int = 1  # photo clips whose tile the slow methods get (0: none)
     slow_tile: int = 32  # LQ side of that tile
     slow_frames: int = 2  # frames of the tile clip they upscale: the I-frame and a predicted one
+    full: tuple[str, ...] = ()  # slow methods that run on the whole main set as well (minutes each on a CPU)
     max_side: int = 768
     data: str | None = None
     methods: tuple[str, ...] | None = None  # None: all
@@ -133,7 +134,8 @@ def build_methods(s: Settings, scale: int, slow: bool) -> tuple[dict[str, Method
     methods: dict[str, Method] = {}
     failed: dict[str, str] = {}
     for m in names + list(PEER_NAMES):
-        if (wanted is not None and m not in wanted and m != "bicubic") or (m in SLOW and not slow):
+        if (wanted is not None and m not in wanted and m != "bicubic") or (m in SLOW and not slow
+                                                                             and m not in s.full):
             continue
         try:
             methods[m] = build_peer(m, scale, s.threads) if m in PEER_NAMES else build_model(m, scale, CPU)
@@ -316,6 +318,34 @@ def goals(rows: list[dict[str, Any]], scales: Sequence[int],
     return out
 
 
+
+def detail_goals(rows: list[dict[str, Any]]) -> list[tuple[str, bool | None, str]]:
+    """Issue 18's goals for the detail stage (``var`` at its default detail, x2), where it ran on the main set:
+    PSNR-Y against its base (``cnn``), bicubic and Real-ESRGAN; NIQE against the base and Real-ESRGAN."""
+    psnr = summarise(rows, ("photo", "footage"), 2)
+    nq = summarise(rows, ("photo",), 2, "niqe")
+    if "var" not in psnr or "cnn" not in psnr:
+        return []
+    v, b = psnr["var"]["mean"], psnr["cnn"]["mean"]
+    out: list[tuple[str, bool | None, str]] = [
+        ("var: PSNR-Y within 0.2 dB of the base", v - b >= -0.2, f"{v:.2f} vs {b:.2f} dB, {v - b:+.2f}"),
+        ("var: at least bicubic +0.8 dB", v - psnr["bicubic"]["mean"] >= 0.8,
+         f"{v - psnr['bicubic']['mean']:+.2f} dB (the base {b - psnr['bicubic']['mean']:+.2f})")]
+    if "var" in nq and "cnn" in nq:
+        nv, nb = nq["var"]["mean"], nq["cnn"]["mean"]
+        out.append(("var: NIQE at least 0.5 better than the base's", nv - nb <= -0.5,
+                    f"{nv:.2f} vs {nb:.2f}, {nv - nb:+.2f}"))
+    r = psnr.get("realesrgan")
+    out.append(("var: ahead of Real-ESRGAN on PSNR-Y", None if r is None else v > r["mean"],
+                "Real-ESRGAN did not run on the main set" if r is None else f"{v - r['mean']:+.2f} dB"))
+    rn = nq.get("realesrgan")
+    out.append(("var: NIQE within 0.5 of Real-ESRGAN's", None if rn is None or "var" not in nq
+                else nq["var"]["mean"] - rn["mean"] <= 0.5,
+                "Real-ESRGAN's NIQE not measured on the main set" if rn is None or "var" not in nq
+                else f"{nq['var']['mean']:.2f} vs {rn['mean']:.2f}, {nq['var']['mean'] - rn['mean']:+.2f}"))
+    return out
+
+
 # ---------------------------------------------------------------- outputs
 
 
@@ -412,6 +442,12 @@ def markdown(report: dict[str, Any]) -> str:
         mark = "met" if ok else ("not judged" if ok is None else "**not met**")
         lines.append(f"- {mark}: {goal} ({why})")
     lines.append("")
+    if report.get("detail_goals"):
+        lines += ["## Goals for the detail stage (`var` at its default detail, issue 18), from the numbers below", ""]
+        for goal, ok, why in report["detail_goals"]:
+            mark = "met" if ok else ("not judged" if ok is None else "**not met**")
+            lines.append(f"- {mark}: {goal} ({why})")
+        lines.append("")
     for scale in s["scales"]:
         failed = report["failed"].get(f"x{scale}", {})
         main_failed = {m: w for m, w in failed.items() if m not in SLOW}
@@ -506,6 +542,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python bench/real_sourc
                          "get; 0: none")
     ap.add_argument("--slow-tile", type=int, default=Settings.slow_tile, help="LQ side of the slow subset's tile")
     ap.add_argument("--slow-frames", type=int, default=Settings.slow_frames, help="frames of the slow subset's clips")
+    ap.add_argument("--full", default="", help="comma-separated slow methods to run on the whole main set as well "
+                                               "(e.g. var,realesrgan: issue 18's goals; minutes each on a CPU)")
     ap.add_argument("--data", default="data", help="a built dataset root (its held-out photographs); default: data")
     ap.add_argument("--no-niqe", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
@@ -523,7 +561,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python bench/real_sourc
         frames=3 if args.quick else args.frames, footage_frames=3 if args.quick else args.footage_frames,
         footage=("carphone_pristine.mp4",) if args.quick else Settings.footage,
         slow_subset=0 if args.quick else args.slow_subset, slow_tile=args.slow_tile,
-        slow_frames=args.slow_frames,
+        slow_frames=args.slow_frames, full=tuple(m for m in args.full.split(",") if m),
         data=args.data if (Path(args.data) / "manifest.json").exists() else None,
         methods=tuple(args.methods.split(",")) if args.methods else None, threads=args.threads,
         niqe=not args.no_niqe and not args.quick,
@@ -541,6 +579,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python bench/real_sourc
         "load_average": load, "settings": asdict(s), "seconds": round(time.time() - t0, 1),
     }
     report["goals"] = goals(report["rows"], s.scales)
+    report["detail_goals"] = detail_goals(report["rows"])
     args.out.mkdir(parents=True, exist_ok=True)
     crops_png(report, args.out / "real_sources_crops.png")
     import json

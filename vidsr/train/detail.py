@@ -383,7 +383,8 @@ def select_stage(args) -> None:
     without the evaluation photographs: each validation region (192 x 192, training photographs held out
     of the pairs; the first ``--regions``, x2 ones) is cut into 64 x 64 windows side by side, each served
     as ``var`` serves a window (``window_changes``), put back together and scored at every detail level:
-    PSNR-Y against the HQ and NIQE of the region."""
+    PSNR-Y against the HQ and NIQE of the region. Per route it ends with the rule's choice of default: the level
+    with the lowest NIQE among those within 0.2 dB PSNR-Y of detail 0 (the base alone)."""
     from safetensors import safe_open
 
     from vidsr.metrics import niqe
@@ -395,7 +396,7 @@ def select_stage(args) -> None:
     base, hq = to_t(z["val_base"][:n]), to_t(z["val_hq"][:n])
     R, k = base.shape[-1], base.shape[-1] // WINDOW
     vq, _ = load_shipped()
-    levels = (0.0, 0.25, 0.5, 0.75, 1.0)
+    levels = sorted({0.0, *args.levels})
 
     def u8(x: torch.Tensor) -> np.ndarray:
         return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
@@ -415,11 +416,17 @@ def select_stage(args) -> None:
                 _, ch = window_changes(vq, pred, dec, crops, cfg_scale)
                 ch = ch.view(b.shape[0], k, k, 3, WINDOW, WINDOW).permute(0, 3, 1, 4, 2, 5)
                 change[i : i + 8] = ch.reshape(b.shape[0], 3, R, R)
+            rows = []
             for d in levels:
                 out = (base + d * change).clamp(0, 1)
-                row = {"weights": str(path), "model": name, "detail": d, "psnr_y": round(psnr(out, hq), 3),
-                       "niqe": round(float(np.mean([niqe(u8(o)) for o in out])), 3)}
-                print(json.dumps(row), flush=True)
+                rows.append({"weights": str(path), "model": name, "detail": d, "psnr_y": round(psnr(out, hq), 3),
+                             "niqe": round(float(np.mean([niqe(u8(o)) for o in out])), 3)})
+                print(json.dumps(rows[-1]), flush=True)
+            within = [r for r in rows if r["psnr_y"] >= rows[0]["psnr_y"] - 0.2]
+            best = min(within, key=lambda r: (r["niqe"], r["detail"]))
+            print(json.dumps({"weights": str(path), "model": name, "choice": best["detail"],
+                              "psnr_vs_base": round(best["psnr_y"] - rows[0]["psnr_y"], 3),
+                              "niqe_vs_base": round(best["niqe"] - rows[0]["niqe"], 3)}), flush=True)
 
 
 def main() -> None:
@@ -449,6 +456,8 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, nargs="*", default=[], help="select: exported files to compare")
     ap.add_argument("--regions", type=int, default=96, help="select: validation regions scored")
     ap.add_argument("--teacher", action="store_true", help="select: score the teacher too")
+    ap.add_argument("--levels", type=float, nargs="*", default=[0.25, 0.5, 0.75, 1.0],
+                    help="select: detail levels scored (detail 0, the base, always is)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
