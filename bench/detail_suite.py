@@ -63,12 +63,8 @@ def prefix_ablation(model: VarSR, lq: torch.Tensor, hq: torch.Tensor) -> tuple[f
     h = torch.cat([hq[:, :, y : y + s, x : x + s] for y in ys for x in xs])
     vq, st = model.vq, model.predictor
     bt = prepare_windows(vq, b, st.cfg.predicted)
-    perm = torch.roll(torch.arange(b.shape[0]), 1)
     out = []
-    for shuffled in (False, True):
-        use = prepare_windows(vq, b, st.cfg.predicted)
-        if shuffled:
-            use.feat_BFhw, use.f_BChw = bt.feat_BFhw[perm], bt.f_BChw[perm]
+    for use in (bt, bt.with_prefix_of(torch.roll(torch.arange(b.shape[0]), 1))):
         change = student_change(model.decoder, use, st.predict(use, vq.quantize))
         out.append(float(psnr_y((b + change).clamp(0, 1), h, crop=BORDER).mean()))
     return out[0], out[1]

@@ -209,6 +209,29 @@ def test_weights_round_trip_fp16(tmp_path: Path) -> None:
             assert torch.equal(nets[name].state_dict()[k], v.half().float()), (name, k)
 
 
+def test_a_pixelwise_base_decoder_cannot_filter_the_base_window() -> None:
+    """``decoder_base_kernel`` 1: the base enters pixel by pixel, so a change to one base pixel moves the
+    change at that pixel only; the shipped 3 x 3 view moves its neighbours too. Both round-trip."""
+    from vidsr.models.tiny_decoder import TinyDecoder
+
+    torch.manual_seed(0)
+    moved = {}
+    for k in (1, 3):
+        dec = TinyDecoder(8, 4, width=8, fine=4, up=4, base_kernel=k)
+        torch.nn.init.normal_(dec.out.weight)
+        base, hid = torch.rand(1, 3, 16, 16), torch.randn(1, 8, 4, 4)
+        ds, dg = torch.randn(1, 4, 4, 4), torch.randn(1, 4, 4, 4)
+        poked = base.clone()
+        poked[0, :, 8, 8] += 0.3
+        with torch.no_grad():
+            delta = (dec(poked, hid, ds, dg) - dec(base, hid, ds, dg)).abs().sum(1)[0]
+        moved[k] = int((delta > 1e-7).sum())
+        assert delta[8, 8] > 0
+        again = TinyDecoder(8, 4, width=8, fine=4, up=4, base_kernel=k)
+        again.load_state_dict(dec.state_dict())
+    assert moved[1] == 1 and moved[3] > 1
+
+
 def _lq_crop(scale: int, side: int = 64) -> torch.Tensor:
     hq = to_tensor(eval_images(None)[0][1][100 : 100 + side, 120 : 120 + side])
     return F.interpolate(hq, scale_factor=1 / scale, mode="bicubic", antialias=True).clamp(0, 1)
@@ -255,8 +278,8 @@ def test_a_shuffled_prefix_scores_lower() -> None:
     def score(bt_) -> float:
         return psnr_y((base + student_change(decoder, bt_, student.predict(bt_, vq.quantize))).clamp(0, 1), hq, 4)
 
-    shuffled = prepare_windows(vq, base, student.cfg.predicted)
-    shuffled.feat_BFhw, shuffled.f_BChw = bt.feat_BFhw[perm], bt.f_BChw[perm]
+    shuffled = bt.with_prefix_of(perm)
+    assert torch.equal(shuffled.feat_BFhw[1], bt.feat_BFhw[0]) and shuffled.base_BCHW is bt.base_BCHW
     assert score(bt) > score(shuffled)
 
 

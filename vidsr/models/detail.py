@@ -29,7 +29,7 @@ and learns only the change.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -82,6 +82,7 @@ class DetailConfig:
     student_depth: int = 3
     decoder_width: int = 64
     decoder_fine: int = 16
+    decoder_base_kernel: int = 3  # the tiny decoder's view of the base window at full resolution (1: no spatial view)
 
     def __post_init__(self) -> None:
         if not 1 <= self.student_depth <= self.depth:
@@ -103,6 +104,11 @@ class BaseTokens:
     fhat_list: list[torch.Tensor]  # quantized sum after each scale (the base's own tokens)
     idx_list: list[torch.Tensor]  # the base's own token maps
     predicted_hws: list[tuple[int, int]]  # grids of the predicted scales
+
+    def with_prefix_of(self, perm_B: torch.Tensor) -> BaseTokens:
+        """The same windows conditioned on other windows' prefix (features and latent): the prefix ablation,
+        which says how much of the change comes through the tokens rather than the base window itself."""
+        return replace(self, feat_BFhw=self.feat_BFhw[perm_B], f_BChw=self.f_BChw[perm_B])
 
     @property
     def start_BChw(self) -> torch.Tensor:
@@ -439,7 +445,8 @@ def proposal(vq: VQVAE, bt: BaseTokens, fhat_BChw: torch.Tensor, soft_BChw: torc
 
 def tiny_decoder(cfg: DetailConfig) -> TinyDecoder:
     """The student's decoder as the config sizes it."""
-    return TinyDecoder(cfg.dim, cfg.code_dim, cfg.decoder_width, cfg.decoder_fine, cfg.downsample)
+    return TinyDecoder(cfg.dim, cfg.code_dim, cfg.decoder_width, cfg.decoder_fine, cfg.downsample,
+                       cfg.decoder_base_kernel)
 
 
 def save_detail(path: Path | str, cfg: DetailConfig, nets: dict[str, nn.Module], meta: dict | None = None) -> None:

@@ -166,7 +166,7 @@ def train(net: torch.nn.Module, loss_fn, args, stage: str, evaluate) -> None:
 # ----- stages -----
 def teacher_stage(args) -> None:
     vq, _ = load_shipped()
-    cfg = DetailConfig(student_depth=args.student_depth)
+    cfg = DetailConfig(student_depth=args.student_depth, decoder_base_kernel=args.decoder_base_kernel)
     net = DetailTeacher(cfg)
     net.set_codebook(vq.quantize)
     tr, va = Windows(args.out / "pool.npz", "train"), Windows(args.out / "pool.npz", "val")
@@ -212,7 +212,7 @@ def teacher_stage(args) -> None:
 
 def _load_nets(args, names: tuple[str, ...]):
     vq, _ = load_shipped()
-    cfg = DetailConfig(student_depth=args.student_depth)
+    cfg = DetailConfig(student_depth=args.student_depth, decoder_base_kernel=args.decoder_base_kernel)
     nets = {}
     for name in names:
         net = {"teacher": DetailTeacher, "student": DetailStudent}[name](cfg)
@@ -401,6 +401,11 @@ def select_stage(args) -> None:
     def u8(x: torch.Tensor) -> np.ndarray:
         return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
+    def untile(c_NCHW: torch.Tensor) -> torch.Tensor:
+        """k x k windows per region, in row order, back into their regions."""
+        B = len(c_NCHW) // (k * k)
+        return c_NCHW.view(B, k, k, 3, WINDOW, WINDOW).permute(0, 3, 1, 4, 2, 5).reshape(B, 3, R, R)
+
     for path in args.weights:
         _, nets = load_detail(path)
         with safe_open(str(path), framework="pt") as f:
@@ -408,14 +413,22 @@ def select_stage(args) -> None:
         routes = [("var", nets["student"], nets["decoder"])]
         routes += [("var-teacher", nets["teacher"], nets["fusion"])] if args.teacher else []
         for name, pred, dec in routes:
-            change = torch.zeros_like(base)
+            change, shuffled = torch.zeros_like(base), torch.zeros_like(base)
             for i in range(0, n, 8):
                 b = base[i : i + 8]
                 crops = b.unfold(2, WINDOW, WINDOW).unfold(3, WINDOW, WINDOW).permute(0, 2, 3, 1, 4, 5)
                 crops = crops.reshape(-1, 3, WINDOW, WINDOW)
                 _, ch = window_changes(vq, pred, dec, crops, cfg_scale)
-                ch = ch.view(b.shape[0], k, k, 3, WINDOW, WINDOW).permute(0, 3, 1, 4, 2, 5)
-                change[i : i + 8] = ch.reshape(b.shape[0], 3, R, R)
+                change[i : i + 8] = untile(ch)
+                if name == "var":  # the prefix ablation, as bench/detail_suite.py does it: each window's neighbour's
+                    bt = prepare_windows(vq, crops, pred.cfg.predicted).with_prefix_of(
+                        torch.roll(torch.arange(len(crops)), 1))
+                    sh = student_change(dec, bt, pred.predict(bt, vq.quantize))
+                    shuffled[i : i + 8] = untile(sh)
+            if name == "var":
+                own, other = psnr((base + change).clamp(0, 1), hq), psnr((base + shuffled).clamp(0, 1), hq)
+                print(json.dumps({"weights": str(path), "model": name, "detail": 1.0, "prefix_own": round(own, 3),
+                                  "prefix_shuffled": round(other, 3), "prefix_drop": round(own - other, 3)}))
             rows = []
             for d in levels:
                 out = (base + d * change).clamp(0, 1)
@@ -447,6 +460,8 @@ def main() -> None:
     ap.add_argument("--x4-regions", type=int, default=400)
     ap.add_argument("--val-photos", type=int, default=12)
     ap.add_argument("--student-depth", type=int, default=3, help="the student's blocks (of the teacher's 6)")
+    ap.add_argument("--decoder-base-kernel", type=int, default=3, choices=(1, 3),
+                    help="decoder: its view of the base window at full resolution (1: pixel by pixel)")
     ap.add_argument("--distill", type=float, default=0.0,
                     help="decoder: weight of the L1 to the teacher route's change (0: none)")
     ap.add_argument("--hf-weight", type=float, default=0.5, help="fusion: weight of the texture-energy match")
