@@ -473,9 +473,10 @@ def markdown(report: dict[str, Any]) -> str:
                       "the HQ (`vidsr.metrics.temporal.flicker`); cells: **flicker (PSNR-Y)**. The HQ row is "
                       "the floor that flow error leaves.", ""]
             lines += flicker_table(rows, scale, kinds) + [""]
-    lines += ["## Crops", "",
-              "Slow-subset tiles (a predicted frame), every method that ran; LQ shown nearest-neighbour.", "",
-              "![crops: LQ, bicubic, each model, peers, HQ](real_sources_crops.png)", ""]
+    if s["slow_subset"]:  # the sheet is cut from the slow subset's tiles
+        lines += ["## Crops", "",
+                  "Slow-subset tiles (a predicted frame), every method that ran; LQ shown nearest-neighbour.", "",
+                  "![crops: LQ, bicubic, each model, peers, HQ](real_sources_crops.png)", ""]
     return "\n".join(lines)
 
 
