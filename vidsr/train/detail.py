@@ -328,6 +328,8 @@ def decoder_stage(args) -> None:
         net.eval().requires_grad_(False)
     student = nets["student"]
     decoder = tiny_decoder(cfg)
+    if args.init:  # fine-tune a trained decoder (its state dict) rather than start from zero
+        decoder.load_state_dict(torch.load(args.init, weights_only=True))
 
     def served(base: torch.Tensor) -> torch.Tensor:
         bt = prepare_windows(vq, base, cfg.predicted)
@@ -460,6 +462,7 @@ def main() -> None:
     ap.add_argument("--x4-regions", type=int, default=400)
     ap.add_argument("--val-photos", type=int, default=12)
     ap.add_argument("--student-depth", type=int, default=3, help="the student's blocks (of the teacher's 6)")
+    ap.add_argument("--init", type=Path, help="decoder: a trained decoder's state dict to start from")
     ap.add_argument("--decoder-base-kernel", type=int, default=3, choices=(1, 3),
                     help="decoder: its view of the base window at full resolution (1: pixel by pixel)")
     ap.add_argument("--distill", type=float, default=0.0,
