@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import av
 
 from vidsr.errors import InputError, UsageError
+from vidsr.media.containers import speed_options
 from vidsr.media.remux import choose_pix_fmt
 
 if TYPE_CHECKING:
@@ -46,8 +47,6 @@ def check_crf(codec: str, crf: int) -> None:
 
 def check_preset(codec: str, preset: str) -> None:
     """Refuse a preset name the encoder does not know, before the encoder says so in its own log lines."""
-    from vidsr.media.containers import speed_options
-
     if codec in ("libx264", "libx264rgb", "libx265") and preset not in X26X_PRESETS:
         raise UsageError(f"--preset {preset} means nothing to {codec}: give one of {', '.join(X26X_PRESETS)}")
     if codec in ("libvpx", "libvpx-vp9") and not speed_options(codec, preset):
