@@ -119,6 +119,18 @@ def texture_energy(x_BCHW: torch.Tensor, block: int = 8) -> torch.Tensor:
     return (F.avg_pool2d(high.square(), block) + 1e-8).sqrt()
 
 
+def grid_pattern(x_BCHW: torch.Tensor, cell: int = 4, span: int = 4) -> torch.Tensor:
+    """The luma's pattern locked to the decoder's ``cell``-pixel sub-pixel grid: each cell minus its mean,
+    averaged over ``span`` x ``span`` neighbouring cells. Natural texture has no phase preferred by that grid
+    and averages out; a sub-pixel map's checkerboard repeats in every cell and stays (window-aligned input,
+    as training and serving cut windows on the same grid)."""
+    y = (x_BCHW * x_BCHW.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1)
+    B, H, W = y.shape
+    c = y.view(B, H // cell, cell, W // cell, cell).permute(0, 2, 4, 1, 3)  # B, cell, cell, h, w
+    c = c - c.mean((1, 2), keepdim=True)
+    return F.avg_pool2d(c.reshape(B, cell * cell, H // cell, W // cell), span)
+
+
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     from vidsr.train.evaluate import psnr_y
 
@@ -294,6 +306,10 @@ def _pixel_stage(args, stage: str, net: torch.nn.Module, served, target=None) ->
         hf = F.l1_loss(texture_energy(out), texture_energy(hq))
         parts = {"l1": round(l1.item(), 5), "hf": round(hf.item(), 5)}
         loss = l1 + args.hf_weight * hf
+        if args.grid_weight:
+            grid = F.l1_loss(grid_pattern(out), grid_pattern(hq))
+            loss = loss + args.grid_weight * grid
+            parts["grid"] = round(grid.item(), 5)
         if target is not None:
             with torch.no_grad():
                 want = target(base)
@@ -309,8 +325,10 @@ def _pixel_stage(args, stage: str, net: torch.nn.Module, served, target=None) ->
         change = served(base)
         row = {"base_psnr": round(psnr(base, hq), 3),
                "hf_gap_base": round(float(F.l1_loss(texture_energy(base), texture_energy(hq))), 5)}
+        row["grid_gap_base"] = round(float(F.l1_loss(grid_pattern(base), grid_pattern(hq))), 5)
         for d in (0.5, 1.0):
             row[f"detail{d}"] = round(psnr(base + d * change, hq), 3)
+            row[f"grid_gap{d}"] = round(float(F.l1_loss(grid_pattern(base + d * change), grid_pattern(hq))), 5)
             row[f"hf_gap{d}"] = round(float(F.l1_loss(texture_energy(base + d * change), texture_energy(hq))), 5)
         net.train()
         return row
@@ -462,6 +480,8 @@ def main() -> None:
     ap.add_argument("--x4-regions", type=int, default=400)
     ap.add_argument("--val-photos", type=int, default=12)
     ap.add_argument("--student-depth", type=int, default=3, help="the student's blocks (of the teacher's 6)")
+    ap.add_argument("--grid-weight", type=float, default=0.0,
+                    help="decoder/fusion: weight of the match of the pattern locked to the 4-px grid (checkerboard)")
     ap.add_argument("--init", type=Path, help="decoder: a trained decoder's state dict to start from")
     ap.add_argument("--decoder-base-kernel", type=int, default=3, choices=(1, 3),
                     help="decoder: its view of the base window at full resolution (1: pixel by pixel)")
