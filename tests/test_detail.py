@@ -232,6 +232,20 @@ def test_a_pixelwise_base_decoder_cannot_filter_the_base_window() -> None:
     assert moved[1] == 1 and moved[3] > 1
 
 
+def test_grid_pattern_sees_a_checkerboard_locked_to_the_4px_grid_and_not_texture() -> None:
+    """The decoder's checkerboard term: a pattern repeating in every 4 x 4 cell survives the averaging over
+    neighbouring cells; photographs' texture (whatever its phase) and flat areas mostly do not."""
+    from vidsr.train.detail import grid_pattern
+
+    photo = _windows(4, seed=3)
+    cell = torch.tensor([[1.0, -1.0, 1.0, -1.0], [-1.0, 1.0, -1.0, 1.0]] * 2) * 0.02
+    checker = cell.repeat(16, 16).expand(4, 3, 64, 64)
+    assert float(grid_pattern(torch.full((1, 3, 64, 64), 0.5)).abs().max()) == 0.0
+    clean, marked = grid_pattern(photo).abs().mean(), grid_pattern(photo + checker).abs().mean()
+    assert marked > 2 * clean
+    assert torch.allclose(grid_pattern(photo + checker) - grid_pattern(photo), grid_pattern(checker), atol=1e-6)
+
+
 def _lq_crop(scale: int, side: int = 64) -> torch.Tensor:
     hq = to_tensor(eval_images(None)[0][1][100 : 100 + side, 120 : 120 + side])
     return F.interpolate(hq, scale_factor=1 / scale, mode="bicubic", antialias=True).clamp(0, 1)
