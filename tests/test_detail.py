@@ -246,6 +246,17 @@ def test_grid_pattern_sees_a_checkerboard_locked_to_the_4px_grid_and_not_texture
     assert torch.allclose(grid_pattern(photo + checker) - grid_pattern(photo), grid_pattern(checker), atol=1e-6)
 
 
+def test_a_file_whose_nets_do_not_fit_says_so_in_one_line(tmp_path: Path) -> None:
+    """A decoder saved under one design, read under a config that builds another: one line naming the net."""
+    from dataclasses import replace
+
+    path = tmp_path / "d.safetensors"
+    save_detail(path, replace(TINY, decoder_base_kernel=1), {"decoder": tiny_decoder(TINY)})
+    with pytest.raises(ValueError, match=r"its decoder does not fit this version's TinyDecoder") as e:
+        load_detail(path)
+    assert "\n" not in str(e.value)
+
+
 def _lq_crop(scale: int, side: int = 64) -> torch.Tensor:
     hq = to_tensor(eval_images(None)[0][1][100 : 100 + side, 120 : 120 + side])
     return F.interpolate(hq, scale_factor=1 / scale, mode="bicubic", antialias=True).clamp(0, 1)

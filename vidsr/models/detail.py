@@ -480,7 +480,11 @@ def load_detail(path: Path | str, device: torch.device | str = "cpu") -> tuple[D
             "fusion": lambda: Fusion(cfg.fusion_width, cfg.fusion_blocks),
             "decoder": lambda: tiny_decoder(cfg),
         }[name]()
-        net.load_state_dict({k[len(name) + 1 :]: v.float() for k, v in state.items() if k.startswith(name + ".")})
+        try:
+            net.load_state_dict({k[len(name) + 1 :]: v.float() for k, v in state.items() if k.startswith(name + ".")})
+        except RuntimeError as e:  # a file from a version whose nets were built differently
+            raise ValueError(f"{path}: its {name} does not fit this version's {type(net).__name__} "
+                             f"({str(e).splitlines()[1].strip()}); re-export it with this version") from None
         for prm in net.parameters():
             prm.requires_grad_(False)
         nets[name] = net.to(device).eval()
