@@ -21,10 +21,12 @@ regions and tokenizes them with ``prepare_windows``, the function the server use
   on), plus 0.1 x cross-entropy to HQ.
 - decoder: the student frozen; the tiny conditional decoder on its output as served (``student_change``),
   L1 of ``base + change`` to HQ plus ``--hf-weight`` x the L1 between the output's and the HQ's local
-  texture energy (``texture_energy``); ``--distill W`` adds W x the L1 to the teacher route's change.
+  texture energy (``texture_energy``); ``--distill W`` adds W x the L1 to the teacher route's change,
+  ``--grid-weight W`` W x the L1 between the patterns locked to its 4-px grid (``grid_pattern``: the
+  checkerboard); ``--init`` fine-tunes a trained decoder.
 - fusion: the teacher's route to pixels, the same loss on the teacher's generated tokens as served.
-- select: validation figures of exported files at every detail level (PSNR-Y, NIQE), to choose a
-  variant and its default without the evaluation photographs.
+- select: validation figures of exported files at each ``--levels`` detail (PSNR-Y, NIQE) and the prefix
+  ablation, to choose a variant and its default without the evaluation photographs.
 """
 
 from __future__ import annotations
