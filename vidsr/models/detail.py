@@ -82,7 +82,6 @@ class DetailConfig:
     student_depth: int = 3
     decoder_width: int = 64
     decoder_fine: int = 16
-    decoder_base_kernel: int = 3  # the tiny decoder's view of the base window at full resolution (1: no spatial view)
 
     def __post_init__(self) -> None:
         if not 1 <= self.student_depth <= self.depth:
@@ -91,6 +90,8 @@ class DetailConfig:
     @classmethod
     def from_json(cls, text: str) -> DetailConfig:
         d = json.loads(text)
+        if unknown := sorted(set(d) - set(cls.__dataclass_fields__)):
+            raise ValueError(f"the file's detail config has fields this version does not know: {', '.join(unknown)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
@@ -445,8 +446,7 @@ def proposal(vq: VQVAE, bt: BaseTokens, fhat_BChw: torch.Tensor, soft_BChw: torc
 
 def tiny_decoder(cfg: DetailConfig) -> TinyDecoder:
     """The student's decoder as the config sizes it."""
-    return TinyDecoder(cfg.dim, cfg.code_dim, cfg.decoder_width, cfg.decoder_fine, cfg.downsample,
-                       cfg.decoder_base_kernel)
+    return TinyDecoder(cfg.dim, cfg.code_dim, cfg.decoder_width, cfg.decoder_fine, cfg.downsample)
 
 
 def save_detail(path: Path | str, cfg: DetailConfig, nets: dict[str, nn.Module], meta: dict | None = None) -> None:

@@ -25,8 +25,7 @@ class TinyDecoder(nn.Module):
     on the validation pool but worse on the held-out real-source suite, so this one ships.
     Zero-initialised output: an untrained decoder leaves the base as it is."""
 
-    def __init__(self, dim: int, code_dim: int, width: int = 64, fine: int = 16, up: int = 4,
-                 base_kernel: int = 3) -> None:
+    def __init__(self, dim: int, code_dim: int, width: int = 64, fine: int = 16, up: int = 4) -> None:
         super().__init__()
         # 1. the latent grid: lift, two residual convs
         self.lift = nn.Conv2d(dim + 2 * code_dim, width, 1)
@@ -34,17 +33,10 @@ class TinyDecoder(nn.Module):
         # 2. up to pixels by a learned sub-pixel map
         self.to_fine = nn.Conv2d(width, fine * up * up, 1)
         self.shuffle = nn.PixelShuffle(up)
-        # 3. beside the base window: one conv in, one residual conv, the change out. With ``base_kernel`` 1
-        # the base enters pixel by pixel, last, and the change leaves by a 1 x 1 conv: its spatial structure
-        # must come from the latent grid (the transformer) and cannot be a sharpening filter of the base.
-        self.base_kernel = base_kernel
-        if base_kernel == 3:
-            self.fine_in = nn.Conv2d(fine + 3, fine, 3, padding=1)
-        else:
-            self.fine_in = nn.Conv2d(fine, fine, 3, padding=1)
-            self.base_in = nn.Conv2d(3, fine, 1)
+        # 3. beside the base window: one conv in, one residual conv, the change out
+        self.fine_in = nn.Conv2d(fine + 3, fine, 3, padding=1)
         self.fine_body = nn.Conv2d(fine, fine, 3, padding=1)
-        self.out = nn.Conv2d(fine, 3, base_kernel, padding=base_kernel // 2)
+        self.out = nn.Conv2d(fine, 3, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
@@ -55,10 +47,6 @@ class TinyDecoder(nn.Module):
         for conv in self.body:
             h = h + F.silu(conv(h))
         f = self.shuffle(self.to_fine(h))
-        if self.base_kernel == 3:
-            f = F.silu(self.fine_in(torch.cat([f, base_BCHW - 0.5], 1)))
-            f = f + F.silu(self.fine_body(f))
-        else:
-            f = F.silu(self.fine_in(f))
-            f = F.silu(f + self.fine_body(f) + self.base_in(base_BCHW - 0.5))
+        f = F.silu(self.fine_in(torch.cat([f, base_BCHW - 0.5], 1)))
+        f = f + F.silu(self.fine_body(f))
         return self.out(f)

@@ -180,7 +180,7 @@ def train(net: torch.nn.Module, loss_fn, args, stage: str, evaluate) -> None:
 # ----- stages -----
 def teacher_stage(args) -> None:
     vq, _ = load_shipped()
-    cfg = DetailConfig(student_depth=args.student_depth, decoder_base_kernel=args.decoder_base_kernel)
+    cfg = DetailConfig(student_depth=args.student_depth)
     net = DetailTeacher(cfg)
     net.set_codebook(vq.quantize)
     tr, va = Windows(args.out / "pool.npz", "train"), Windows(args.out / "pool.npz", "val")
@@ -226,7 +226,7 @@ def teacher_stage(args) -> None:
 
 def _load_nets(args, names: tuple[str, ...]):
     vq, _ = load_shipped()
-    cfg = DetailConfig(student_depth=args.student_depth, decoder_base_kernel=args.decoder_base_kernel)
+    cfg = DetailConfig(student_depth=args.student_depth)
     nets = {}
     for name in names:
         net = {"teacher": DetailTeacher, "student": DetailStudent}[name](cfg)
@@ -485,8 +485,6 @@ def main() -> None:
     ap.add_argument("--grid-weight", type=float, default=0.0,
                     help="decoder/fusion: weight of the match of the pattern locked to the 4-px grid (checkerboard)")
     ap.add_argument("--init", type=Path, help="decoder: a trained decoder's state dict to start from")
-    ap.add_argument("--decoder-base-kernel", type=int, default=3, choices=(1, 3),
-                    help="decoder: its view of the base window at full resolution (1: pixel by pixel)")
     ap.add_argument("--distill", type=float, default=0.0,
                     help="decoder: weight of the L1 to the teacher route's change (0: none)")
     ap.add_argument("--hf-weight", type=float, default=0.5, help="fusion: weight of the texture-energy match")
